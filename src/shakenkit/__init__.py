@@ -1,0 +1,54 @@
+"""shakenkit: STIR/SHAKEN verification (STI-VS) for carriers and traceback teams.
+
+Is this call's caller ID signed by the carrier that originated it, or likely spoofed?
+
+>>> from shakenkit import Verifier
+>>> v = Verifier(trust_anchors=[root_pem], certificates={x5u: chain_pem})   # doctest: +SKIP
+>>> v.verify(identity_header, orig="+12155551212", dest="+12155551213").caller_id  # doctest: +SKIP
+'verified'
+"""
+
+from .errors import (
+    CertificateError,
+    CertificateFetchError,
+    IdentityHeaderError,
+    PassportError,
+    ShakenError,
+)
+from .identity import IdentityHeader, format_identity, parse_identity, parse_identity_headers
+from .passport import Passport, decode_passport
+from .pki import CertChain, StiCertificate, TrustStore, parse_chain
+from .sources import CertificateSource, StaticSource
+from .tn import canonicalize_tn
+from .verdict import Check, Signer, Verdict, VerdictError
+from .verifier import Policy, Verifier
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CertChain",
+    "CertificateError",
+    "CertificateFetchError",
+    "CertificateSource",
+    "Check",
+    "IdentityHeader",
+    "IdentityHeaderError",
+    "Passport",
+    "PassportError",
+    "Policy",
+    "ShakenError",
+    "Signer",
+    "StaticSource",
+    "StiCertificate",
+    "TrustStore",
+    "Verdict",
+    "VerdictError",
+    "Verifier",
+    "__version__",
+    "canonicalize_tn",
+    "decode_passport",
+    "format_identity",
+    "parse_chain",
+    "parse_identity",
+    "parse_identity_headers",
+]

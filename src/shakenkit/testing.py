@@ -1,0 +1,297 @@
+"""A test STI PKI and an authentication service (STI-AS) for tests, labs and examples.
+
+``make_pki()`` builds a root (the trust anchor), an STI-CA intermediate and a service-provider
+certificate with a TNAuthList SPC, shaped like the ATIS-1000080 profile (standards digest
+§6.2). ``pki.sign(...)`` returns an Identity header value signed with the SP key.
+
+Never use these keys outside tests: they are generated in memory and never protected.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from . import _der
+from .identity import IdentityHeader, format_identity
+from .passport import sign_passport
+
+__all__ = ["TestPKI", "make_pki", "sign_identity", "make_crl", "issue_certificate"]
+
+SHAKEN_CP_OID = x509.ObjectIdentifier("2.16.840.1.114569.1.1.3")
+STI_PA_CRL_URL = "https://authenticate-api.iconectiv.com/download/v1/crl"
+
+
+def _name(cn: str, org: str = "shakenkit test") -> x509.Name:
+    return x509.Name([
+        x509.NameAttribute(NameOID.COUNTRY_NAME, "US"),
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, org),
+        x509.NameAttribute(NameOID.COMMON_NAME, cn),
+    ])
+
+
+def _pem(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def _dt_utc(t: float) -> _dt.datetime:
+    return _dt.datetime.fromtimestamp(t, _dt.timezone.utc)
+
+
+def _add_null_sigalg(der: bytes, issuer_key: ec.EllipticCurvePrivateKey) -> bytes:
+    """Re-encode ``der`` with a NULL parameter in both ECDSA AlgorithmIdentifiers and re-sign the
+    changed TBS: a faithful copy of the T-Mobile production CA defect (corpus README)."""
+    tbs, alg, _sig = _der.split_certificate(der)
+    fields = _der.read_children(tbs.value)
+    idx = 1 if fields[0].tag == 0xA0 else 0
+    bad_alg = _der.encode_tlv(0x30, fields[idx + 1].value + b"\x05\x00")
+    raw = [f.raw for f in fields]
+    raw[idx + 1] = bad_alg
+    new_tbs = _der.encode_tlv(0x30, b"".join(raw))
+    sig = issuer_key.sign(new_tbs, ec.ECDSA(hashes.SHA256()))
+    return _der.encode_tlv(0x30, new_tbs + bad_alg + _der.encode_tlv(0x03, b"\x00" + sig))
+
+
+def issue_certificate(
+    *,
+    subject: x509.Name,
+    key: ec.EllipticCurvePrivateKey | Any,
+    issuer: x509.Name | None = None,
+    issuer_key: ec.EllipticCurvePrivateKey | None = None,
+    ca: bool = False,
+    spc: str | None = None,
+    not_before: float | None = None,
+    not_after: float | None = None,
+    policy: bool = True,
+    crl_url: str | None = STI_PA_CRL_URL,
+    serial: int | None = None,
+    null_sigalg: bool = False,
+    key_usage: bool = True,
+) -> bytes:
+    """Issue one certificate (DER). Self-signed when ``issuer_key`` is None."""
+    now = time.time()
+    nb = _dt_utc(not_before if not_before is not None else now - 86_400)
+    na = _dt_utc(not_after if not_after is not None else now + 365 * 86_400)
+    signer = issuer_key or key
+    pub = key.public_key()
+    b = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer or subject)
+        .public_key(pub)
+        .serial_number(serial or x509.random_serial_number())
+        .not_valid_before(nb)
+        .not_valid_after(na)
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(pub), critical=False)
+    )
+    if key_usage:
+        b = b.add_extension(
+            x509.KeyUsage(
+                digital_signature=not ca, content_commitment=False, key_encipherment=False,
+                data_encipherment=False, key_agreement=False, key_cert_sign=ca, crl_sign=ca,
+                encipher_only=False, decipher_only=False,
+            ),
+            critical=True,
+        )
+    if issuer_key is not None:
+        b = b.add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
+            critical=False,
+        )
+    if policy and issuer_key is not None:
+        b = b.add_extension(
+            x509.CertificatePolicies([x509.PolicyInformation(SHAKEN_CP_OID, None)]), critical=False
+        )
+    if crl_url and issuer_key is not None:
+        b = b.add_extension(
+            x509.CRLDistributionPoints([
+                x509.DistributionPoint(
+                    full_name=[x509.UniformResourceIdentifier(crl_url)], relative_name=None,
+                    reasons=None, crl_issuer=None,
+                )
+            ]),
+            critical=False,
+        )
+    if spc is not None:
+        b = b.add_extension(
+            x509.UnrecognizedExtension(
+                x509.ObjectIdentifier("1.3.6.1.5.5.7.1.26"), _der.encode_tnauthlist_spc(spc)
+            ),
+            critical=False,
+        )
+    der = b.sign(signer, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+    if null_sigalg:
+        der = _add_null_sigalg(der, signer)
+    return der
+
+
+def _der_to_pem(der: bytes) -> bytes:
+    import base64
+
+    body = base64.encodebytes(der).replace(b"\n", b"")
+    lines = [body[i : i + 64] for i in range(0, len(body), 64)]
+    return b"-----BEGIN CERTIFICATE-----\n" + b"\n".join(lines) + b"\n-----END CERTIFICATE-----\n"
+
+
+def sign_identity(
+    key: ec.EllipticCurvePrivateKey,
+    *,
+    x5u: str,
+    orig: str,
+    dest: str | Sequence[str],
+    attest: str = "A",
+    origid: str | None = None,
+    iat: int | None = None,
+    ppt: str | None = "shaken",
+    extra_claims: Mapping[str, Any] | None = None,
+    header_overrides: Mapping[str, Any] | None = None,
+) -> str:
+    """Sign a SHAKEN PASSporT and return the Identity header value (RFC 8224 §4, RFC 8588):
+    ``<jws>;info=<x5u>;alg=ES256;ppt=shaken``. ``orig``/``dest`` are canonicalized TNs."""
+    from .tn import canonicalize_tn
+
+    dests = [dest] if isinstance(dest, str) else list(dest)
+    header: dict[str, Any] = {"alg": "ES256", "typ": "passport", "x5u": x5u}
+    if ppt is not None:
+        header["ppt"] = ppt
+    header.update(header_overrides or {})
+    claims: dict[str, Any] = {
+        "dest": {"tn": sorted(canonicalize_tn(d) or d for d in dests)},
+        "iat": int(time.time()) if iat is None else iat,
+        "orig": {"tn": canonicalize_tn(orig) or orig},
+    }
+    if ppt == "shaken":
+        claims["attest"] = attest
+        claims["origid"] = origid or str(uuid.uuid4())
+    claims.update(extra_claims or {})
+    token = sign_passport(header, claims, key)
+    return format_identity(IdentityHeader(token, x5u, "ES256", ppt))
+
+
+@dataclass
+class TestPKI:
+    """A root, an STI-CA intermediate and an SP certificate, with their keys.
+
+    ``root_pem`` is the trust anchor; ``chain_pem`` (leaf then intermediate) is what the
+    ``x5u`` URL serves. :meth:`sign` makes Identity headers; :meth:`verifier` a matching
+    :class:`~shakenkit.Verifier`.
+    """
+
+    __test__ = False  # not a pytest test class
+
+    root_key: ec.EllipticCurvePrivateKey
+    root_der: bytes
+    ca_key: ec.EllipticCurvePrivateKey
+    ca_der: bytes
+    leaf_key: ec.EllipticCurvePrivateKey
+    leaf_der: bytes
+    spc: str
+    x5u: str
+    extra: dict[str, bytes] = field(default_factory=dict)
+
+    @property
+    def root_pem(self) -> bytes:
+        """The root certificate (trust anchor), PEM."""
+        return _der_to_pem(self.root_der)
+
+    @property
+    def ca_pem(self) -> bytes:
+        """The STI-CA intermediate, PEM."""
+        return _der_to_pem(self.ca_der)
+
+    @property
+    def leaf_pem(self) -> bytes:
+        """The SP certificate, PEM."""
+        return _der_to_pem(self.leaf_der)
+
+    @property
+    def chain_pem(self) -> bytes:
+        """What ``x5u`` serves: leaf first, then the intermediate (RFC 8555 §9.1)."""
+        return self.leaf_pem + self.ca_pem
+
+    @property
+    def leaf_key_pem(self) -> bytes:
+        """The SP signing key, PKCS#8 PEM (for ``shakenkit sign --key``)."""
+        return self.leaf_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+
+    def sign(self, *, orig: str, dest: str | Sequence[str], attest: str = "A",
+             origid: str | None = None, iat: int | None = None, **kw: Any) -> str:
+        """An Identity header value signed by this PKI's SP key for :attr:`x5u`."""
+        return sign_identity(self.leaf_key, x5u=kw.pop("x5u", self.x5u), orig=orig, dest=dest,
+                             attest=attest, origid=origid, iat=iat, **kw)
+
+    def certificates(self) -> dict[str, bytes]:
+        """``{x5u: chain_pem}`` plus any extra URLs registered in :attr:`extra`."""
+        return {self.x5u: self.chain_pem, **self.extra}
+
+    def verifier(self, **kw: Any) -> Any:
+        """A :class:`~shakenkit.Verifier` trusting this root and serving :meth:`certificates`."""
+        from .verifier import Verifier
+
+        kw.setdefault("certificates", self.certificates())
+        return Verifier(trust_anchors=[self.root_pem], **kw)
+
+
+def make_pki(
+    *,
+    spc: str = "123A",
+    x5u: str = "https://cr.example.com/sp/123A.pem",
+    organization: str = "Example Telecom",
+    not_before: float | None = None,
+    not_after: float | None = None,
+    null_sigalg_ca: bool = False,
+    leaf_key: ec.EllipticCurvePrivateKey | None = None,
+) -> TestPKI:
+    """Build a fresh test STI PKI. With ``null_sigalg_ca``, the root and the STI-CA carry the
+    NULL signature-algorithm parameter of T-Mobile's production CAs (lenient path)."""
+    root_key = ec.generate_private_key(ec.SECP256R1())
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    lkey = leaf_key or ec.generate_private_key(ec.SECP256R1())
+    root_name = _name("shakenkit Test STI ROOT", "shakenkit Test STI-CA")
+    ca_name = _name("shakenkit Test STI-CA SHAKEN Issuing", "shakenkit Test STI-CA")
+    now = time.time()
+    nb = not_before if not_before is not None else now - 86_400
+    root = issue_certificate(subject=root_name, key=root_key, ca=True, policy=False, crl_url=None,
+                             not_before=nb - 86_400, not_after=now + 20 * 365 * 86_400,
+                             null_sigalg=null_sigalg_ca)
+    ca = issue_certificate(subject=ca_name, key=ca_key, issuer=root_name, issuer_key=root_key,
+                           ca=True, not_before=nb - 3600, not_after=now + 10 * 365 * 86_400,
+                           null_sigalg=null_sigalg_ca)
+    leaf = issue_certificate(subject=_name(f"SHAKEN {spc}", organization), key=lkey,
+                             issuer=ca_name, issuer_key=ca_key, spc=spc, not_before=nb,
+                             not_after=not_after)
+    return TestPKI(root_key, root, ca_key, ca, lkey, leaf, spc, x5u)
+
+
+def make_crl(issuer_key: ec.EllipticCurvePrivateKey, issuer_der: bytes,
+             revoked_serials: Sequence[int], *, next_update: float | None = None) -> bytes:
+    """A CRL (PEM) signed by ``issuer_key`` for the certificate ``issuer_der``."""
+    from .pki import load_certificate
+
+    name = load_certificate(issuer_der).cert.subject
+    now = time.time()
+    b = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(name)
+        .last_update(_dt_utc(now - 3600))
+        .next_update(_dt_utc(next_update if next_update is not None else now + 7 * 86_400))
+    )
+    for s in revoked_serials:
+        b = b.add_revoked_certificate(
+            x509.RevokedCertificateBuilder().serial_number(s).revocation_date(_dt_utc(now - 60))
+            .build()
+        )
+    return b.sign(issuer_key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)

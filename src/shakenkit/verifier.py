@@ -1,0 +1,461 @@
+"""The verification service (STI-VS): Identity header + call numbers -> :class:`Verdict`.
+
+The procedure is standards digest §5.3 (ATIS-1000074 §5.3, RFC 8224 §6.2), run as ordered,
+named checks; the first failing check decides the SIP code. The core is sans-IO: ``_precheck``
+and ``_finish`` are pure functions of their inputs and a clock value; only fetching the
+certificate (``source.get`` / ``await source.aget``) sits between them, so :meth:`Verifier.verify`
+and :meth:`Verifier.averify` share every rule.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from .errors import CertificateError, CertificateFetchError, ShakenError
+from .identity import DEFAULT_MAX_HEADER_BYTES, IdentityHeader, parse_identity, split_identity_values
+from .passport import (
+    ATTEST_VALUES,
+    DEFAULT_MAX_PASSPORT_BYTES,
+    IGNORED_KEY_PARAMS,
+    Passport,
+    decode_passport,
+    rebuild_compact,
+    verify_signature,
+)
+from .pki import CertChain, ProfileFinding, TrustStore, check_revocation, leaf_profile, load_crls, validate_chain
+from .sources import CertificateSource, StaticSource
+from .tn import canonicalize_tn
+from .verdict import Check, Signer, Verdict, VerdictError
+
+__all__ = ["Policy", "Verifier"]
+
+SUPPORTED_PPT = frozenset({"shaken"})
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Local verification choices (the knobs RFC 8224 and ATIS-1000074 leave to the verifier).
+
+    * ``max_age`` — how old ``iat`` may be, in seconds (60, RFC 8224 §6.2 step 4, ATIS-1000074).
+    * ``future_tolerance`` — how far ``iat`` may lie ahead of the verification time (clock skew
+      of the signer); default 60 s, i.e. ``|now - iat| <= 60`` (standards digest §5.3 step 6).
+    * ``require_identity`` — a call without a usable Identity header gets 428 instead of
+      plain No-TN-Validation (RFC 8224 §6.2 step 1).
+    * ``verified_attest`` — attestation levels that make ``caller_id`` "verified" (A).
+    * ``strict_certificate_policy`` — fail (437) on a leaf without keyUsage or without a SHAKEN
+      CP OID; by default these are warnings (many live certificates, standards digest §10.17).
+    * ``crl_hard_fail`` — fail (437) when a certificate's CRL cannot be had; default soft-fail.
+    * ``max_header_bytes`` / ``max_passport_bytes`` — input size limits.
+    """
+
+    max_age: int = 60
+    future_tolerance: int = 60
+    require_identity: bool = False
+    verified_attest: frozenset[str] = frozenset({"A"})
+    strict_certificate_policy: bool = False
+    crl_hard_fail: bool = False
+    max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES
+    max_passport_bytes: int = DEFAULT_MAX_PASSPORT_BYTES
+
+
+# Failure classes (standards digest §9): which caller_id a failing check implies.
+_NOT_EVIDENCE = frozenset({"x5u_fetch"})
+
+
+@dataclass(slots=True)
+class _Run:
+    """State of one header's verification between the pure steps."""
+
+    header: IdentityHeader
+    passport: Passport | None = None
+    checks: list[Check] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def ok(self, name: str, detail: str = "") -> None:
+        self.checks.append(Check.model_construct(name=name, ok=True, detail=detail))
+
+
+def _fail(run: _Run | None, sip_code: int, check: str, detail: str, *,
+          spoofed: bool = True, signer: Signer | None = None) -> Verdict:
+    checks = run.checks if run else []
+    checks.append(Check.model_construct(name=check, ok=False, detail=detail))
+    p = run.passport if run else None
+    c = p.claims if p else None
+    return Verdict.model_construct(
+        verstat="TN-Validation-Failed",
+        attest=c.attest if c and c.attest in ATTEST_VALUES else None,
+        caller_id="likely_spoofed" if spoofed else "unverified",
+        likely_spoofed=spoofed,
+        error=VerdictError.of(sip_code, check, detail),
+        origid=c.origid if c and isinstance(c.origid, str) else None,
+        orig_tn=c.orig_tn if c else None,
+        dest_tns=list(c.dest_tns) if c else [],
+        iat=c.iat if c and type(c.iat) is int else None,
+        ppt=_ppt_of(run),
+        signer=signer,
+        checks=checks,
+        warnings=run.warnings if run else [],
+    )
+
+
+def _ppt_of(run: _Run | None) -> str | None:
+    if run is None:
+        return None
+    if run.passport is not None and isinstance(run.passport.header.ppt, str):
+        return run.passport.header.ppt
+    return run.header.ppt
+
+
+def no_identity_verdict(policy: Policy, detail: str = "no Identity header") -> Verdict:
+    """The verdict for a call without a usable Identity header (RFC 8224 §6.2 step 1)."""
+    if policy.require_identity:
+        return Verdict.model_construct(
+            verstat="No-TN-Validation", attest=None, caller_id="unverified", likely_spoofed=False,
+            error=VerdictError.of(428, "identity_present", detail + " and policy requires one"),
+            origid=None, orig_tn=None, dest_tns=[], iat=None, ppt=None, signer=None,
+            checks=[Check.model_construct(name="identity_present", ok=False, detail=detail)],
+            warnings=[],
+        )
+    return Verdict.model_construct(
+        verstat="No-TN-Validation", attest=None, caller_id="unverified", likely_spoofed=False,
+        error=None, origid=None, orig_tn=None, dest_tns=[], iat=None, ppt=None, signer=None,
+        checks=[Check.model_construct(name="identity_present", ok=False, detail=detail)],
+        warnings=[],
+    )
+
+
+def _precheck(raw: str, orig: str | None, dest: str | None, now: float, date: int | None,
+              policy: Policy) -> _Run | Verdict:
+    """Steps 1-6 of standards digest §5.3: parse, decode, header, claims, freshness."""
+    try:
+        ih = parse_identity(raw, max_bytes=policy.max_header_bytes)
+    except ShakenError as e:
+        return _fail(None, e.sip_code, e.check, e.detail)
+    run = _Run(ih)
+    run.warnings.extend(ih.warnings)
+    run.ok("identity_header", "Identity header parsed (RFC 8224 §4)")
+    h_ppt = ih.ppt
+    try:
+        if ih.compact:
+            # RFC 8225 §7: header and claims are rebuilt from the call. A SHAKEN PASSporT cannot
+            # be: attest and origid are not in SIP (standards digest §2.6) -> 438.
+            if h_ppt == "shaken":
+                return _fail(run, 438, "compact_form",
+                             "compact-form SHAKEN PASSporT cannot carry attest/origid (RFC 8588, "
+                             "ATIS-1000074 requires the full form)")
+            if h_ppt is not None and h_ppt not in SUPPORTED_PPT:
+                return _skip(run, h_ppt)
+            o, d = canonicalize_tn(orig or ""), canonicalize_tn(dest or "")
+            if o is None or d is None:
+                return _fail(run, 438, "compact_form",
+                             "compact form needs the calling and called numbers to rebuild the "
+                             "PASSporT (RFC 8224 §4.1)")
+            iat = date if date is not None else int(now)
+            run.passport = rebuild_compact(ih.segments[2], alg=ih.alg, ppt=h_ppt, info=ih.info,
+                                           orig_tn=o, dest_tn=d, iat=iat)
+            run.ok("compact_form", "PASSporT rebuilt from the call's numbers and "
+                   + ("Date" if date is not None else "the verification time"))
+        else:
+            run.passport = decode_passport(ih.token, max_bytes=policy.max_passport_bytes)
+            run.ok("passport_decode", "base64url and JSON decoded")
+    except ShakenError as e:
+        return _fail(run, e.sip_code, e.check, e.detail)
+    p = run.passport
+    hd, cl = p.header, p.claims
+    # alg first, before any key is touched (RFC 8225 §4.2: ES256 only in SHAKEN; never none/HS*).
+    if hd.alg != "ES256":
+        return _fail(run, 438, "passport_header",
+                     f"alg {str(hd.alg)[:20]!r} is not ES256 (RFC 8225 §4.2, ATIS-1000074)")
+    if ih.alg is not None and ih.alg != hd.alg:
+        return _fail(run, 438, "passport_header", f"alg parameter {ih.alg!r} differs from alg ES256")
+    if hd.typ != "passport":
+        return _fail(run, 438, "passport_header",
+                     f"typ {str(hd.typ)[:20]!r} is not 'passport' (RFC 8225 §4.1)")
+    if "crit" in hd.extra:
+        return _fail(run, 438, "passport_header",
+                     "crit header parameter present; PASSporT defines none (RFC 7515 §4.1.11)")
+    t_ppt = hd.ppt
+    if t_ppt is not None and not isinstance(t_ppt, str):
+        return _fail(run, 438, "passport_header", "ppt is not a string")
+    if h_ppt is not None and t_ppt != h_ppt:
+        return _fail(run, 438, "passport_header",
+                     f"ppt parameter {h_ppt!r} differs from the PASSporT's ppt {t_ppt!r} "
+                     "(RFC 8224 §4)")
+    if t_ppt is not None and t_ppt not in SUPPORTED_PPT:
+        return _skip(run, t_ppt)
+    if not isinstance(hd.x5u, str) or not hd.x5u:
+        return _fail(run, 438, "passport_header", "x5u is missing (RFC 8225 §4.3, ATIS-1000074)")
+    if hd.x5u != ih.info:
+        return _fail(run, 438, "passport_header",
+                     "x5u differs from the Identity 'info' parameter (ATIS-1000074)")
+    ignored = [k for k in IGNORED_KEY_PARAMS if k in hd.extra]
+    if ignored:
+        run.warnings.append(f"header parameters {', '.join(ignored)} ignored: the key comes from x5u")
+    run.ok("passport_header", f"alg ES256, typ passport, ppt {t_ppt}, x5u matches info")
+    # Claims (RFC 8225 §5, RFC 8588 §4-5).
+    shaken = t_ppt == "shaken"
+    if shaken and cl.attest not in ATTEST_VALUES:
+        return _fail(run, 438, "passport_claims",
+                     "attest is missing or not A, B or C (RFC 8588 §4)")
+    if shaken and (not isinstance(cl.origid, str) or not cl.origid.strip()):
+        return _fail(run, 438, "passport_claims", "origid is missing or empty (RFC 8588 §5)")
+    if type(cl.iat) is not int:
+        return _fail(run, 438, "passport_claims",
+                     "iat is missing or not an integer NumericDate (RFC 8225 §5.1.1)")
+    if cl.dest_tn_was_string:
+        run.warnings.append("dest.tn is a string, not an array (RFC 8225 §5.2.1)")
+    run.ok("passport_claims", "required claims present" + (" (attest, origid)" if shaken else ""))
+    # Freshness (RFC 8224 §6.2 step 4; ATIS-1000074: 60 s).
+    age = now - cl.iat
+    if age > policy.max_age:
+        hint = " (iat looks like milliseconds)" if cl.iat > 10_000_000_000 else ""
+        return _fail(run, 403, "freshness",
+                     f"iat is {int(age)} s old, over the {policy.max_age} s window{hint}")
+    if -age > policy.future_tolerance:
+        hint = " (iat looks like milliseconds)" if cl.iat > 10_000_000_000 else ""
+        return _fail(run, 403, "freshness",
+                     f"iat is {int(-age)} s in the future, over the {policy.future_tolerance} s "
+                     f"tolerance{hint}")
+    run.ok("freshness", f"iat {int(age)} s from the verification time")
+    return run
+
+
+def _skip(run: _Run, ppt: str) -> Verdict:
+    run.checks.append(Check.model_construct(
+        name="ppt", ok=False,
+        detail=f"ppt {ppt[:20]!r} is not supported; header skipped (RFC 8224 §6.2 step 1)"))
+    v = no_identity_verdict(Policy(), "no supported Identity header")
+    return v.model_copy(update={"checks": run.checks, "ppt": ppt, "warnings": run.warnings})
+
+
+def _finish(run: _Run, chain: CertChain | CertificateFetchError, verifier: Verifier,
+            orig: str | None, dest: str | None, now: float) -> Verdict:
+    """Steps 7-11 of standards digest §5.3: certificate, chain, CRL, signature, numbers."""
+    policy = verifier.policy
+    p = run.passport
+    assert p is not None
+    url = run.header.info
+    if isinstance(chain, CertificateFetchError):
+        # 436 and "unverified": an unreachable repository is no evidence of forgery.
+        return _fail(run, 436, "x5u_fetch", chain.detail, spoofed=False)
+    leaf = chain.leaf
+    signer = Signer.model_construct(
+        x5u=url, spc=leaf.spc, subject=leaf.subject, issuer=leaf.issuer,
+        not_after=int(leaf.not_after), organization=leaf.organization)
+    run.ok("x5u_fetch", f"certificate obtained ({len(chain.certs)} in bundle)")
+    # Leaf profile (ATIS-1000080 §6.4.1) -- memoized on the chain with the path result.
+    prof = verifier._profile(chain)
+    for f in prof:
+        if not f.ok and f.fatal:
+            return _fail(run, 437, f"certificate_{f.name}", f.detail, signer=signer)
+        if not f.ok:
+            run.warnings.append(f.detail)
+    anchors = verifier.trust_store.snapshot()
+    res = validate_chain(chain, anchors, now)
+    if not res.ok:
+        return _fail(run, 437, "certificate_chain", res.detail, signer=signer)
+    if res.lenient:
+        run.warnings.append("lenient certificate parse: NULL ECDSA signature-algorithm parameter")
+    run.ok("certificate_chain", f"{res.detail}; SPC {leaf.spc}")
+    crls = verifier._crls
+    if crls:
+        fine, detail = check_revocation(res.path, crls, anchors, now)
+        if not fine:
+            return _fail(run, 437, "crl", detail, signer=signer)
+        run.ok("crl", detail)
+    elif policy.crl_hard_fail:
+        return _fail(run, 437, "crl", "no CRL available and policy requires one", signer=signer)
+    key = leaf.cert.public_key()
+    if not isinstance(key, ec.EllipticCurvePublicKey) or not verify_signature(p, key):
+        n = len(p.signature)
+        why = f" (signature is {n} bytes; ES256 needs 64-byte R||S)" if n != 64 else ""
+        return _fail(run, 438, "signature", "ES256 signature does not verify with the certificate's "
+                     f"key{why}", signer=signer)
+    run.ok("signature", "ES256 signature valid over the received header.payload")
+    cl = p.claims
+    numbers_compared = True
+    if orig is None:
+        numbers_compared = False
+        run.warnings.append("no calling number given: orig.tn not compared")
+        run.ok("orig_tn", "not compared: no calling number given")
+    else:
+        want = canonicalize_tn(orig)
+        got = canonicalize_tn(cl.orig_tn) if cl.orig_tn is not None else None
+        if want is None or got is None or want != got:
+            return _fail(run, 438, "orig_tn",
+                         f"orig.tn {cl.orig_tn!r} does not match the calling number {orig[:40]!r}",
+                         signer=signer)
+        run.ok("orig_tn", f"orig.tn matches {want}")
+    if dest is None:
+        numbers_compared = False
+        run.warnings.append("no called number given: dest.tn not compared")
+        run.ok("dest_tn", "not compared: no called number given")
+    else:
+        want = canonicalize_tn(dest)
+        if want is None or want not in {canonicalize_tn(t) for t in cl.dest_tns}:
+            return _fail(run, 438, "dest_tn",
+                         f"dest.tn {list(cl.dest_tns)!r} does not include the called number "
+                         f"{dest[:40]!r}", signer=signer)
+        run.ok("dest_tn", f"dest.tn includes {want}")
+    attest = cl.attest if cl.attest in ATTEST_VALUES else None
+    verified = numbers_compared and attest in policy.verified_attest
+    return Verdict.model_construct(
+        verstat="TN-Validation-Passed", attest=attest,
+        caller_id="verified" if verified else "unverified", likely_spoofed=False, error=None,
+        origid=cl.origid if isinstance(cl.origid, str) else None, orig_tn=cl.orig_tn,
+        dest_tns=list(cl.dest_tns), iat=cl.iat, ppt=_ppt_of(run), signer=signer,
+        checks=run.checks, warnings=run.warnings,
+    )
+
+
+_RANK = {"A": 0, "B": 1, "C": 2, None: 3}
+
+
+def _best(verdicts: Sequence[Verdict]) -> Verdict:
+    """RFC 8224 §6.2 step 1: the call passes if any header passes (best attestation wins);
+    otherwise the first failure decides; all skipped gives No-TN-Validation."""
+    passed = [v for v in verdicts if v.verstat == "TN-Validation-Passed"]
+    if passed:
+        return min(passed, key=lambda v: _RANK.get(v.attest, 3))
+    failed = [v for v in verdicts if v.verstat == "TN-Validation-Failed"]
+    return failed[0] if failed else verdicts[0]
+
+
+TrustAnchorsArg = TrustStore | Iterable[bytes | str | os.PathLike[str]] | None
+CertificatesArg = Mapping[str, bytes | str | os.PathLike[str]] | str | os.PathLike[str] | None
+
+
+class Verifier:
+    """The STIR/SHAKEN verification service.
+
+    ``Verifier(trust_anchors=[root_pem, ...], certificates={x5u: chain_pem})`` verifies against
+    a static set of certificates; pass ``source=`` for another :class:`CertificateSource`
+    (e.g. HTTPS fetching). ``crls`` are PEM/DER CRL bytes checked for every chain.
+    ``verify`` never raises on bad input: every outcome is a :class:`Verdict`.
+    """
+
+    def __init__(
+        self,
+        trust_anchors: TrustAnchorsArg = None,
+        certificates: CertificatesArg = None,
+        *,
+        source: CertificateSource | None = None,
+        crls: Iterable[bytes] = (),
+        policy: Policy | None = None,
+    ) -> None:
+        self.policy = policy or Policy()
+        self.trust_store = (
+            trust_anchors if isinstance(trust_anchors, TrustStore)
+            else TrustStore(trust_anchors or ())
+        )
+        if source is None:
+            source = StaticSource(certificates if certificates is not None else {})
+        elif certificates is not None:
+            raise ValueError("give either certificates= or source=, not both")
+        self.source: CertificateSource = source
+        self._crls: list[x509.CertificateRevocationList] = [
+            c for data in crls for c in load_crls(data)
+        ]
+
+    def _profile(self, chain: CertChain) -> list[ProfileFinding]:
+        strict = self.policy.strict_certificate_policy
+        cached = chain._profiles.get(strict)
+        if cached is None:
+            cached = chain._profiles[strict] = leaf_profile(chain.leaf, strict_policy=strict)
+        return cached
+
+    # -- public API ---------------------------------------------------------------------------
+
+    def verify(
+        self,
+        identity: str | Sequence[str] | None,
+        *,
+        orig: str | None = None,
+        dest: str | None = None,
+        now: float | None = None,
+        date: int | None = None,
+    ) -> Verdict:
+        """Verify a call's Identity header(s) and return a :class:`Verdict`.
+
+        ``identity`` is one header value, a string of comma-separated values, a list of values
+        (repeated headers), or None/empty for a call without one. ``orig`` is the calling number
+        (P-Asserted-Identity or From), ``dest`` the called number (To or Request-URI), in any
+        form (``+1 215-555-1212``, ``tel:``, ``sip:``). ``now`` is the verification time (Unix
+        seconds; default: the current time), ``date`` the SIP Date header as Unix seconds (used
+        only to rebuild a compact-form PASSporT).
+        """
+        t = time.time() if now is None else now
+        values = self._values(identity)
+        if isinstance(values, Verdict):
+            return values
+        out = []
+        for raw in values:
+            step = _precheck(raw, orig, dest, t, date, self.policy)
+            if isinstance(step, Verdict):
+                out.append(step)
+                continue
+            try:
+                chain: CertChain | CertificateFetchError = self.source.get(step.header.info)
+            except CertificateFetchError as e:
+                chain = e
+            out.append(self._finish(step, chain, orig, dest, t))
+        return _best(out)
+
+    async def averify(
+        self,
+        identity: str | Sequence[str] | None,
+        *,
+        orig: str | None = None,
+        dest: str | None = None,
+        now: float | None = None,
+        date: int | None = None,
+    ) -> Verdict:
+        """Async twin of :meth:`verify` (same rules, same verdicts)."""
+        t = time.time() if now is None else now
+        values = self._values(identity)
+        if isinstance(values, Verdict):
+            return values
+        out = []
+        for raw in values:
+            step = _precheck(raw, orig, dest, t, date, self.policy)
+            if isinstance(step, Verdict):
+                out.append(step)
+                continue
+            try:
+                chain: CertChain | CertificateFetchError = await self.source.aget(step.header.info)
+            except CertificateFetchError as e:
+                chain = e
+            out.append(self._finish(step, chain, orig, dest, t))
+        return _best(out)
+
+    def _values(self, identity: str | Sequence[str] | None) -> list[str] | Verdict:
+        if identity is None or (not isinstance(identity, str) and not identity):
+            return no_identity_verdict(self.policy)
+        items = [identity] if isinstance(identity, str) else list(identity)
+        values: list[str] = []
+        try:
+            for item in items:
+                if not isinstance(item, str):
+                    return _fail(None, 438, "identity_header", "Identity header value is not text")
+                if "," in item:
+                    values.extend(split_identity_values(item, max_bytes=self.policy.max_header_bytes))
+                elif item.strip():
+                    values.append(item)
+        except ShakenError as e:
+            return _fail(None, e.sip_code, e.check, e.detail)
+        if not values:
+            return no_identity_verdict(self.policy)
+        return values
+
+    def _finish(self, run: _Run, chain: CertChain | CertificateFetchError, orig: str | None,
+                dest: str | None, now: float) -> Verdict:
+        try:
+            return _finish(run, chain, self, orig, dest, now)
+        except CertificateError as e:
+            return _fail(run, 437, e.check, e.detail)
