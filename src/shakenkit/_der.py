@@ -13,11 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = [
-    "DERError",
     "TLV",
+    "DERError",
     "encode_tlv",
-    "read_tlv",
     "read_children",
+    "read_tlv",
 ]
 
 # ecdsa-with-SHA256/384/512 (RFC 5758 §3.2): parameters MUST be absent.
@@ -186,6 +186,13 @@ def _ia5(tlv: TLV) -> str:
         raise DERError("non-ASCII string in TNAuthList") from e
 
 
+def _only_child(value: bytes) -> TLV:
+    children = read_children(value, limit=1)
+    if len(children) != 1:
+        raise DERError("empty explicitly tagged TNAuthList entry")
+    return children[0]
+
+
 def parse_tnauthlist(value: bytes) -> tuple[list[TNAuthEntry], list[str]]:
     """Parse the TNAuthList extension value (RFC 8226 §9, EXPLICIT tags).
 
@@ -205,16 +212,13 @@ def parse_tnauthlist(value: bytes) -> tuple[list[TNAuthEntry], list[str]]:
     entries: list[TNAuthEntry] = []
     for e in read_children(top.value, limit=1000):
         if e.tag == 0xA0:  # spc [0] EXPLICIT IA5String
-            (inner,) = read_children(e.value, limit=1) or [None]
-            if inner is None:
-                raise DERError("empty SPC entry")
-            entries.append(TNAuthEntry("spc", _ia5(inner)))
+            entries.append(TNAuthEntry("spc", _ia5(_only_child(e.value))))
         elif e.tag == 0x80:  # implicit [0]: non-conformant issuers (standards digest §4.1)
             quirks.append("SPC uses an IMPLICIT [0] tag")
             entries.append(TNAuthEntry("spc", e.value.decode("ascii", "replace")))
         elif e.tag == 0xA1:  # range [1] EXPLICIT SEQUENCE { start, count }
-            (seq,) = read_children(e.value, limit=1) or [None]
-            if seq is None or seq.tag != 0x30:
+            seq = _only_child(e.value)
+            if seq.tag != 0x30:
                 raise DERError("TN range is not a SEQUENCE")
             items = read_children(seq.value, limit=8)
             if len(items) < 2 or items[1].tag != 0x02:
@@ -222,10 +226,7 @@ def parse_tnauthlist(value: bytes) -> tuple[list[TNAuthEntry], list[str]]:
             count = int.from_bytes(items[1].value, "big", signed=True)
             entries.append(TNAuthEntry("range", _ia5(items[0]), count))
         elif e.tag == 0xA2:  # one [2] EXPLICIT TelephoneNumber
-            (inner,) = read_children(e.value, limit=1) or [None]
-            if inner is None:
-                raise DERError("empty TN entry")
-            entries.append(TNAuthEntry("one", _ia5(inner)))
+            entries.append(TNAuthEntry("one", _ia5(_only_child(e.value))))
         elif e.tag in (0x16, 0x13):
             quirks.append("SPC is an untagged string")
             entries.append(TNAuthEntry("spc", _ia5(e)))

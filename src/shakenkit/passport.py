@@ -59,7 +59,9 @@ def b64url_decode(s: str, *, what: str = "segment") -> bytes:
     try:
         return base64.urlsafe_b64decode(raw + b"=" * (-len(raw) % 4))
     except (binascii.Error, ValueError) as e:
-        raise PassportError(f"PASSporT {what} is not valid base64url", check="passport_decode") from e
+        raise PassportError(
+            f"PASSporT {what} is not valid base64url", check="passport_decode"
+        ) from e
 
 
 def _no_dupes(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -76,10 +78,13 @@ def _json_object(raw: bytes, what: str) -> dict[str, Any]:
     except UnicodeDecodeError as e:
         raise PassportError(f"PASSporT {what} is not UTF-8", check="passport_decode") from e
     except RecursionError as e:
-        raise PassportError(f"PASSporT {what} JSON is nested too deeply", check="passport_decode") from e
+        raise PassportError(
+            f"PASSporT {what} JSON is nested too deeply", check="passport_decode"
+        ) from e
     except ValueError as e:  # JSONDecodeError, duplicate keys, int too large
-        raise PassportError(f"PASSporT {what} is not valid JSON: {str(e)[:80]}",
-                            check="passport_decode") from e
+        raise PassportError(
+            f"PASSporT {what} is not valid JSON: {str(e)[:80]}", check="passport_decode"
+        ) from e
     if not isinstance(obj, dict):
         raise PassportError(f"PASSporT {what} is not a JSON object", check="passport_decode")
     return obj
@@ -87,7 +92,9 @@ def _json_object(raw: bytes, what: str) -> dict[str, Any]:
 
 def canonical_json(obj: Mapping[str, Any]) -> bytes:
     """Deterministic JSON of RFC 8225 §9: sorted keys, no whitespace."""
-    return json.dumps(obj, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode("utf-8")
+    return json.dumps(obj, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode(
+        "utf-8"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,11 +138,14 @@ class Passport:
     raw_claims: Mapping[str, Any]
 
 
-def _identity_tn(obj: Any, what: str, *, array: bool) -> tuple[tuple[str, ...], tuple[str, ...], bool]:
+def _identity_tn(
+    obj: Any, what: str, *, array: bool
+) -> tuple[tuple[str, ...], tuple[str, ...], bool]:
     """Read ``{"tn": ..., "uri": ...}``; returns (tns, uris, tn_was_string)."""
     if not isinstance(obj, dict):
-        raise PassportError(f"'{what}' claim is missing or not an object (RFC 8225 §5.2.1)",
-                            check="passport_claims")
+        raise PassportError(
+            f"'{what}' claim is missing or not an object (RFC 8225 §5.2.1)", check="passport_claims"
+        )
     tns: tuple[str, ...] = ()
     uris: tuple[str, ...] = ()
     was_string = False
@@ -146,19 +156,24 @@ def _identity_tn(obj: Any, what: str, *, array: bool) -> tuple[tuple[str, ...], 
             tns, was_string = (tn,), array
         elif isinstance(tn, list) and tn and all(isinstance(t, str) for t in tn):
             if not array and len(tn) != 1:
-                raise PassportError(f"'{what}.tn' must be one telephone number", check="passport_claims")
+                raise PassportError(
+                    f"'{what}.tn' must be one telephone number", check="passport_claims"
+                )
             tns = tuple(tn)
         else:
-            raise PassportError(f"'{what}.tn' is not a string or a non-empty array of strings",
-                                check="passport_claims")
+            raise PassportError(
+                f"'{what}.tn' is not a string or a non-empty array of strings",
+                check="passport_claims",
+            )
     if uri is not None:
         if isinstance(uri, str):
             uris = (uri,)
         elif isinstance(uri, list) and uri and all(isinstance(u, str) for u in uri):
             uris = tuple(uri)
         else:
-            raise PassportError(f"'{what}.uri' is not a string or array of strings",
-                                check="passport_claims")
+            raise PassportError(
+                f"'{what}.uri' is not a string or array of strings", check="passport_claims"
+            )
     if not tns and not uris:
         raise PassportError(f"'{what}' claim holds no 'tn' or 'uri'", check="passport_claims")
     return tns, uris, was_string
@@ -176,22 +191,29 @@ def decode_passport(token: str, *, max_bytes: int = DEFAULT_MAX_PASSPORT_BYTES) 
     the verifier, each as its own named check. Raises :class:`PassportError` (438).
     """
     if len(token) > max_bytes:
-        raise PassportError(f"PASSporT is {len(token)} characters, over the {max_bytes} limit",
-                            check="passport_decode")
+        raise PassportError(
+            f"PASSporT is {len(token)} characters, over the {max_bytes} limit",
+            check="passport_decode",
+        )
     parts = token.split(".")
     if len(parts) != 3 or not parts[0] or not parts[1] or not parts[2]:
-        raise PassportError("PASSporT is not a full-form JWS (header.payload.signature)",
-                            check="passport_decode")
+        raise PassportError(
+            "PASSporT is not a full-form JWS (header.payload.signature)", check="passport_decode"
+        )
     h_raw = _json_object(b64url_decode(parts[0], what="header"), "header")
     c_raw = _json_object(b64url_decode(parts[1], what="payload"), "payload")
     sig = b64url_decode(parts[2], what="signature")
     return _build(h_raw, c_raw, (parts[0] + "." + parts[1]).encode("ascii"), sig)
 
 
-def _build(h_raw: dict[str, Any], c_raw: dict[str, Any], signing_input: bytes,
-           sig: bytes) -> Passport:
+def _build(
+    h_raw: dict[str, Any], c_raw: dict[str, Any], signing_input: bytes, sig: bytes
+) -> Passport:
     header = PassportHeader(
-        alg=h_raw.get("alg"), typ=h_raw.get("typ"), ppt=h_raw.get("ppt"), x5u=h_raw.get("x5u"),
+        alg=h_raw.get("alg"),
+        typ=h_raw.get("typ"),
+        ppt=h_raw.get("ppt"),
+        x5u=h_raw.get("x5u"),
         extra={k: v for k, v in h_raw.items() if k not in _KNOWN_HEADER},
     )
     orig_tns, orig_uris, _ = _identity_tn(c_raw.get("orig"), "orig", array=False)
@@ -199,16 +221,29 @@ def _build(h_raw: dict[str, Any], c_raw: dict[str, Any], signing_input: bytes,
         raise PassportError("'orig.uri' must be one URI", check="passport_claims")
     dest_tns, dest_uris, was_string = _identity_tn(c_raw.get("dest"), "dest", array=True)
     claims = PassportClaims(
-        attest=c_raw.get("attest"), origid=c_raw.get("origid"), iat=c_raw.get("iat"),
-        orig_tn=orig_tns[0] if orig_tns else None, orig_uri=orig_uris[0] if orig_uris else None,
-        dest_tns=dest_tns, dest_uris=dest_uris, dest_tn_was_string=was_string,
+        attest=c_raw.get("attest"),
+        origid=c_raw.get("origid"),
+        iat=c_raw.get("iat"),
+        orig_tn=orig_tns[0] if orig_tns else None,
+        orig_uri=orig_uris[0] if orig_uris else None,
+        dest_tns=dest_tns,
+        dest_uris=dest_uris,
+        dest_tn_was_string=was_string,
         extra={k: v for k, v in c_raw.items() if k not in _KNOWN_CLAIMS},
     )
     return Passport(header, claims, signing_input, sig, h_raw, c_raw)
 
 
-def rebuild_compact(signature_b64: str, *, alg: str | None, ppt: str | None, info: str,
-                    orig_tn: str, dest_tn: str, iat: int) -> Passport:
+def rebuild_compact(
+    signature_b64: str,
+    *,
+    alg: str | None,
+    ppt: str | None,
+    info: str,
+    orig_tn: str,
+    dest_tn: str,
+    iat: int,
+) -> Passport:
     """Rebuild a compact-form PASSporT from the call's data (RFC 8225 §7, RFC 8224 §4.1;
     standards digest §2.6): canonical header and claims, the received signature."""
     h: dict[str, Any] = {"alg": alg or "ES256", "typ": "passport", "x5u": info}
@@ -232,8 +267,9 @@ def verify_signature(passport: Passport, public_key: ec.EllipticCurvePublicKey) 
     return True
 
 
-def sign_passport(header: Mapping[str, Any], claims: Mapping[str, Any],
-                  private_key: ec.EllipticCurvePrivateKey) -> str:
+def sign_passport(
+    header: Mapping[str, Any], claims: Mapping[str, Any], private_key: ec.EllipticCurvePrivateKey
+) -> str:
     """Sign a PASSporT (authentication side, RFC 8225 §6): canonical JSON (§9), ES256, R||S.
     Returns ``header.payload.signature``."""
     si = b64url_encode(canonical_json(header)) + "." + b64url_encode(canonical_json(claims))

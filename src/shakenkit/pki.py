@@ -57,7 +57,8 @@ _HASHES: dict[str, type[hashes.HashAlgorithm]] = {
 DEFAULT_MAX_CERTS = 10
 DEFAULT_MAX_CHAIN_BYTES = 100_000
 _PEM_RE = re.compile(
-    rb"-----BEGIN (?:X509 |TRUSTED )?CERTIFICATE-----(.*?)-----END (?:X509 |TRUSTED )?CERTIFICATE-----",
+    rb"-----BEGIN (?:X509 |TRUSTED )?CERTIFICATE-----(.*?)"
+    rb"-----END (?:X509 |TRUSTED )?CERTIFICATE-----",
     re.DOTALL,
 )
 _CRL_PEM_RE = re.compile(rb"-----BEGIN X509 CRL-----(.*?)-----END X509 CRL-----", re.DOTALL)
@@ -109,7 +110,11 @@ class StiCertificate:
     @property
     def signature_oid(self) -> str:
         """The dotted OID of the issuer's signature algorithm."""
-        return self.lenient.sig_oid if self.lenient else self.cert.signature_algorithm_oid.dotted_string
+        return (
+            self.lenient.sig_oid
+            if self.lenient
+            else self.cert.signature_algorithm_oid.dotted_string
+        )
 
     @property
     def signature(self) -> bytes:
@@ -117,7 +122,9 @@ class StiCertificate:
         return self.lenient.signature if self.lenient else self.cert.signature
 
 
-def _ext(cert: x509.Certificate, oid: x509.ObjectIdentifier) -> x509.Extension[x509.ExtensionType] | None:
+def _ext(
+    cert: x509.Certificate, oid: x509.ObjectIdentifier
+) -> x509.Extension[x509.ExtensionType] | None:
     try:
         return cert.extensions.get_extension_for_oid(oid)
     except x509.ExtensionNotFound:
@@ -129,7 +136,9 @@ def load_certificate(der: bytes) -> StiCertificate:
     try:
         repaired = _der.repair_null_sigalg(der)
     except _der.DERError as e:
-        raise CertificateError(f"certificate is not valid DER: {e}", check="certificate_parse") from e
+        raise CertificateError(
+            f"certificate is not valid DER: {e}", check="certificate_parse"
+        ) from e
     try:
         cert = x509.load_der_x509_certificate(repaired.der if repaired else der)
         extensions = cert.extensions
@@ -147,7 +156,7 @@ def load_certificate(der: bytes) -> StiCertificate:
         oid = ext.oid
         if oid == TNAUTHLIST_OID:
             try:
-                entries, q = _der.parse_tnauthlist(ext.value.value)  # type: ignore[attr-defined]
+                entries, q = _der.parse_tnauthlist(ext.value.value)
             except _der.DERError as e:
                 raise CertificateError(
                     f"TNAuthList (RFC 8226 §9) is malformed: {e}", check="certificate_parse"
@@ -207,11 +216,15 @@ def parse_certificates(
             try:
                 ders.append(base64.b64decode(b"".join(b.split()), validate=True))
             except (binascii.Error, ValueError) as e:
-                raise CertificateError("PEM block is not valid base64", check="certificate_parse") from e
+                raise CertificateError(
+                    "PEM block is not valid base64", check="certificate_parse"
+                ) from e
     elif data[:1] == b"\x30":
         ders.append(bytes(data))
     if not ders:
-        raise CertificateError("no certificate found (neither PEM nor DER)", check="certificate_parse")
+        raise CertificateError(
+            "no certificate found (neither PEM nor DER)", check="certificate_parse"
+        )
     return [load_certificate(d) for d in ders]
 
 
@@ -254,8 +267,9 @@ class CertChain:
         return min(c.not_after for c in self.certs)
 
 
-def parse_chain(data: bytes, *, max_certs: int = DEFAULT_MAX_CERTS,
-                max_bytes: int = DEFAULT_MAX_CHAIN_BYTES) -> CertChain:
+def parse_chain(
+    data: bytes, *, max_certs: int = DEFAULT_MAX_CERTS, max_bytes: int = DEFAULT_MAX_CHAIN_BYTES
+) -> CertChain:
     """Parse an ``x5u`` body into a :class:`CertChain` (see :func:`parse_certificates`)."""
     return CertChain(tuple(parse_certificates(data, max_certs=max_certs, max_bytes=max_bytes)))
 
@@ -397,7 +411,11 @@ def _validate_lenient(chain: CertChain, anchors: Anchors, now: float) -> ChainRe
                 break
         else:
             nxt = next(
-                (p for p in pool if p.subject == cur.issuer and p not in path and _issuer_signed(cur, p)),
+                (
+                    p
+                    for p in pool
+                    if p.subject == cur.issuer and p not in path and _issuer_signed(cur, p)
+                ),
                 None,
             )
             if nxt is None:
@@ -410,7 +428,9 @@ def _validate_lenient(chain: CertChain, anchors: Anchors, now: float) -> ChainRe
         return ChainResult(False, "certificate chain is too long")
     for i, c in enumerate(path):
         if not c.not_before <= now <= c.not_after:
-            return ChainResult(False, f"certificate {c.subject} is not valid at the verification time")
+            return ChainResult(
+                False, f"certificate {c.subject} is not valid at the verification time"
+            )
         if i > 0 and (err := _usable_ca(c)):
             return ChainResult(False, err)
     return ChainResult(
@@ -500,37 +520,72 @@ def leaf_profile(leaf: StiCertificate, *, strict_policy: bool = False) -> list[P
     out: list[ProfileFinding] = []
     key = leaf.cert.public_key()
     p256 = isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP256R1)
-    out.append(ProfileFinding("leaf_key", p256, "P-256 key" if p256 else "key is not ECDSA P-256", True))
+    out.append(
+        ProfileFinding("leaf_key", p256, "P-256 key" if p256 else "key is not ECDSA P-256", True)
+    )
     sig_ok = leaf.signature_oid in (_ECDSA_SHA256, _ECDSA_SHA384)
-    out.append(ProfileFinding(
-        "leaf_signature_algorithm", sig_ok,
-        "ecdsa-with-SHA256" if leaf.signature_oid == _ECDSA_SHA256 else
-        ("ecdsa-with-SHA384" if sig_ok else f"signature algorithm {leaf.signature_oid} not allowed"),
-        True))
-    out.append(ProfileFinding(
-        "leaf_not_ca", not leaf.is_ca,
-        "end-entity certificate" if not leaf.is_ca else "signing certificate is a CA (cA=TRUE)", True))
+    out.append(
+        ProfileFinding(
+            "leaf_signature_algorithm",
+            sig_ok,
+            "ecdsa-with-SHA256"
+            if leaf.signature_oid == _ECDSA_SHA256
+            else (
+                "ecdsa-with-SHA384"
+                if sig_ok
+                else f"signature algorithm {leaf.signature_oid} not allowed"
+            ),
+            True,
+        )
+    )
+    out.append(
+        ProfileFinding(
+            "leaf_not_ca",
+            not leaf.is_ca,
+            "end-entity certificate" if not leaf.is_ca else "signing certificate is a CA (cA=TRUE)",
+            True,
+        )
+    )
     ku = _ext(leaf.cert, ExtensionOID.KEY_USAGE)
     if ku is None:
-        out.append(ProfileFinding("leaf_key_usage", not strict_policy, "keyUsage extension absent",
-                                  strict_policy))
+        out.append(
+            ProfileFinding(
+                "leaf_key_usage", not strict_policy, "keyUsage extension absent", strict_policy
+            )
+        )
     else:
         ds = bool(ku.value.digital_signature)  # type: ignore[attr-defined]
-        out.append(ProfileFinding("leaf_key_usage", ds,
-                                  "digitalSignature" if ds else "keyUsage lacks digitalSignature", True))
+        out.append(
+            ProfileFinding(
+                "leaf_key_usage",
+                ds,
+                "digitalSignature" if ds else "keyUsage lacks digitalSignature",
+                True,
+            )
+        )
     if leaf.tnauthlist is None or leaf.spc is None:
-        out.append(ProfileFinding(
-            "tnauthlist", False,
-            "no TNAuthList extension (RFC 8226 §9)" if leaf.tnauthlist is None else "TNAuthList has no SPC",
-            True))
+        out.append(
+            ProfileFinding(
+                "tnauthlist",
+                False,
+                "no TNAuthList extension (RFC 8226 §9)"
+                if leaf.tnauthlist is None
+                else "TNAuthList has no SPC",
+                True,
+            )
+        )
     else:
         q = f" ({'; '.join(leaf.tnauthlist_quirks)})" if leaf.tnauthlist_quirks else ""
         out.append(ProfileFinding("tnauthlist", True, f"SPC {leaf.spc}{q}", True))
     pol = [p for p in leaf.policies if p in SHAKEN_POLICY_OIDS]
-    out.append(ProfileFinding(
-        "certificate_policy", bool(pol) or not strict_policy,
-        f"SHAKEN CP {pol[0]}" if pol else "no SHAKEN certificate policy OID",
-        strict_policy))
+    out.append(
+        ProfileFinding(
+            "certificate_policy",
+            bool(pol) or not strict_policy,
+            f"SHAKEN CP {pol[0]}" if pol else "no SHAKEN certificate policy OID",
+            strict_policy,
+        )
+    )
     return out
 
 
@@ -593,6 +648,11 @@ def check_revocation(
                 notes.append(f"CRL from {iname} is past nextUpdate")
             checked += 1
             if crl.get_revoked_certificate_by_serial_number(c.cert.serial_number) is not None:
-                return False, f"certificate {c.subject} (serial {c.cert.serial_number:x}) is revoked"
+                return (
+                    False,
+                    f"certificate {c.subject} (serial {c.cert.serial_number:x}) is revoked",
+                )
     extra = f" ({'; '.join(notes)})" if notes else ""
-    return True, (f"not revoked ({checked} CRL checks){extra}" if checked else f"no matching CRL{extra}")
+    return True, (
+        f"not revoked ({checked} CRL checks){extra}" if checked else f"no matching CRL{extra}"
+    )

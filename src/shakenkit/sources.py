@@ -83,8 +83,9 @@ class StaticSource:
                     except CertificateFetchError as e:
                         hit = e
                     except OSError as e:
-                        hit = CertificateFetchError(f"cannot read certificate for {url}: {e}",
-                                                    kind="io")
+                        hit = CertificateFetchError(
+                            f"cannot read certificate for {url}: {e}", kind="io"
+                        )
                     if len(self._parsed) < 100_000:
                         self._parsed[url] = hit
         if isinstance(hit, CertificateFetchError):

@@ -25,18 +25,20 @@ from . import _der
 from .identity import IdentityHeader, format_identity
 from .passport import sign_passport
 
-__all__ = ["TestPKI", "make_pki", "sign_identity", "make_crl", "issue_certificate"]
+__all__ = ["TestPKI", "issue_certificate", "make_crl", "make_pki", "sign_identity"]
 
 SHAKEN_CP_OID = x509.ObjectIdentifier("2.16.840.1.114569.1.1.3")
 STI_PA_CRL_URL = "https://authenticate-api.iconectiv.com/download/v1/crl"
 
 
 def _name(cn: str, org: str = "shakenkit test") -> x509.Name:
-    return x509.Name([
-        x509.NameAttribute(NameOID.COUNTRY_NAME, "US"),
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, org),
-        x509.NameAttribute(NameOID.COMMON_NAME, cn),
-    ])
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "US"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, org),
+            x509.NameAttribute(NameOID.COMMON_NAME, cn),
+        ]
+    )
 
 
 def _pem(cert: x509.Certificate) -> bytes:
@@ -50,7 +52,7 @@ def _dt_utc(t: float) -> _dt.datetime:
 def _add_null_sigalg(der: bytes, issuer_key: ec.EllipticCurvePrivateKey) -> bytes:
     """Re-encode ``der`` with a NULL parameter in both ECDSA AlgorithmIdentifiers and re-sign the
     changed TBS: a faithful copy of the T-Mobile production CA defect (corpus README)."""
-    tbs, alg, _sig = _der.split_certificate(der)
+    tbs, _alg, _sig = _der.split_certificate(der)
     fields = _der.read_children(tbs.value)
     idx = 1 if fields[0].tag == 0xA0 else 0
     bad_alg = _der.encode_tlv(0x30, fields[idx + 1].value + b"\x05\x00")
@@ -97,9 +99,15 @@ def issue_certificate(
     if key_usage:
         b = b.add_extension(
             x509.KeyUsage(
-                digital_signature=not ca, content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=ca, crl_sign=ca,
-                encipher_only=False, decipher_only=False,
+                digital_signature=not ca,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=ca,
+                crl_sign=ca,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
         )
@@ -114,12 +122,16 @@ def issue_certificate(
         )
     if crl_url and issuer_key is not None:
         b = b.add_extension(
-            x509.CRLDistributionPoints([
-                x509.DistributionPoint(
-                    full_name=[x509.UniformResourceIdentifier(crl_url)], relative_name=None,
-                    reasons=None, crl_issuer=None,
-                )
-            ]),
+            x509.CRLDistributionPoints(
+                [
+                    x509.DistributionPoint(
+                        full_name=[x509.UniformResourceIdentifier(crl_url)],
+                        relative_name=None,
+                        reasons=None,
+                        crl_issuer=None,
+                    )
+                ]
+            ),
             critical=False,
         )
     if spc is not None:
@@ -223,15 +235,32 @@ class TestPKI:
     def leaf_key_pem(self) -> bytes:
         """The SP signing key, PKCS#8 PEM (for ``shakenkit sign --key``)."""
         return self.leaf_key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
 
-    def sign(self, *, orig: str, dest: str | Sequence[str], attest: str = "A",
-             origid: str | None = None, iat: int | None = None, **kw: Any) -> str:
+    def sign(
+        self,
+        *,
+        orig: str,
+        dest: str | Sequence[str],
+        attest: str = "A",
+        origid: str | None = None,
+        iat: int | None = None,
+        **kw: Any,
+    ) -> str:
         """An Identity header value signed by this PKI's SP key for :attr:`x5u`."""
-        return sign_identity(self.leaf_key, x5u=kw.pop("x5u", self.x5u), orig=orig, dest=dest,
-                             attest=attest, origid=origid, iat=iat, **kw)
+        return sign_identity(
+            self.leaf_key,
+            x5u=kw.pop("x5u", self.x5u),
+            orig=orig,
+            dest=dest,
+            attest=attest,
+            origid=origid,
+            iat=iat,
+            **kw,
+        )
 
     def certificates(self) -> dict[str, bytes]:
         """``{x5u: chain_pem}`` plus any extra URLs registered in :attr:`extra`."""
@@ -264,20 +293,45 @@ def make_pki(
     ca_name = _name("shakenkit Test STI-CA SHAKEN Issuing", "shakenkit Test STI-CA")
     now = time.time()
     nb = not_before if not_before is not None else now - 86_400
-    root = issue_certificate(subject=root_name, key=root_key, ca=True, policy=False, crl_url=None,
-                             not_before=nb - 86_400, not_after=now + 20 * 365 * 86_400,
-                             null_sigalg=null_sigalg_ca)
-    ca = issue_certificate(subject=ca_name, key=ca_key, issuer=root_name, issuer_key=root_key,
-                           ca=True, not_before=nb - 3600, not_after=now + 10 * 365 * 86_400,
-                           null_sigalg=null_sigalg_ca)
-    leaf = issue_certificate(subject=_name(f"SHAKEN {spc}", organization), key=lkey,
-                             issuer=ca_name, issuer_key=ca_key, spc=spc, not_before=nb,
-                             not_after=not_after)
+    root = issue_certificate(
+        subject=root_name,
+        key=root_key,
+        ca=True,
+        policy=False,
+        crl_url=None,
+        not_before=nb - 86_400,
+        not_after=now + 20 * 365 * 86_400,
+        null_sigalg=null_sigalg_ca,
+    )
+    ca = issue_certificate(
+        subject=ca_name,
+        key=ca_key,
+        issuer=root_name,
+        issuer_key=root_key,
+        ca=True,
+        not_before=nb - 3600,
+        not_after=now + 10 * 365 * 86_400,
+        null_sigalg=null_sigalg_ca,
+    )
+    leaf = issue_certificate(
+        subject=_name(f"SHAKEN {spc}", organization),
+        key=lkey,
+        issuer=ca_name,
+        issuer_key=ca_key,
+        spc=spc,
+        not_before=nb,
+        not_after=not_after,
+    )
     return TestPKI(root_key, root, ca_key, ca, lkey, leaf, spc, x5u)
 
 
-def make_crl(issuer_key: ec.EllipticCurvePrivateKey, issuer_der: bytes,
-             revoked_serials: Sequence[int], *, next_update: float | None = None) -> bytes:
+def make_crl(
+    issuer_key: ec.EllipticCurvePrivateKey,
+    issuer_der: bytes,
+    revoked_serials: Sequence[int],
+    *,
+    next_update: float | None = None,
+) -> bytes:
     """A CRL (PEM) signed by ``issuer_key`` for the certificate ``issuer_der``."""
     from .pki import load_certificate
 
@@ -291,7 +345,9 @@ def make_crl(issuer_key: ec.EllipticCurvePrivateKey, issuer_der: bytes,
     )
     for s in revoked_serials:
         b = b.add_revoked_certificate(
-            x509.RevokedCertificateBuilder().serial_number(s).revocation_date(_dt_utc(now - 60))
+            x509.RevokedCertificateBuilder()
+            .serial_number(s)
+            .revocation_date(_dt_utc(now - 60))
             .build()
         )
     return b.sign(issuer_key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)

@@ -18,7 +18,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from .errors import CertificateError, CertificateFetchError, ShakenError
-from .identity import DEFAULT_MAX_HEADER_BYTES, IdentityHeader, parse_identity, split_identity_values
+from .identity import (
+    DEFAULT_MAX_HEADER_BYTES,
+    IdentityHeader,
+    parse_identity,
+    split_identity_values,
+)
 from .passport import (
     ATTEST_VALUES,
     DEFAULT_MAX_PASSPORT_BYTES,
@@ -28,7 +33,15 @@ from .passport import (
     rebuild_compact,
     verify_signature,
 )
-from .pki import CertChain, ProfileFinding, TrustStore, check_revocation, leaf_profile, load_crls, validate_chain
+from .pki import (
+    CertChain,
+    ProfileFinding,
+    TrustStore,
+    check_revocation,
+    leaf_profile,
+    load_crls,
+    validate_chain,
+)
 from .sources import CertificateSource, StaticSource
 from .tn import canonicalize_tn
 from .verdict import Check, Signer, Verdict, VerdictError
@@ -81,8 +94,15 @@ class _Run:
         self.checks.append(Check.model_construct(name=name, ok=True, detail=detail))
 
 
-def _fail(run: _Run | None, sip_code: int, check: str, detail: str, *,
-          spoofed: bool = True, signer: Signer | None = None) -> Verdict:
+def _fail(
+    run: _Run | None,
+    sip_code: int,
+    check: str,
+    detail: str,
+    *,
+    spoofed: bool = True,
+    signer: Signer | None = None,
+) -> Verdict:
     checks = run.checks if run else []
     checks.append(Check.model_construct(name=check, ok=False, detail=detail))
     p = run.passport if run else None
@@ -116,22 +136,40 @@ def no_identity_verdict(policy: Policy, detail: str = "no Identity header") -> V
     """The verdict for a call without a usable Identity header (RFC 8224 §6.2 step 1)."""
     if policy.require_identity:
         return Verdict.model_construct(
-            verstat="No-TN-Validation", attest=None, caller_id="unverified", likely_spoofed=False,
+            verstat="No-TN-Validation",
+            attest=None,
+            caller_id="unverified",
+            likely_spoofed=False,
             error=VerdictError.of(428, "identity_present", detail + " and policy requires one"),
-            origid=None, orig_tn=None, dest_tns=[], iat=None, ppt=None, signer=None,
+            origid=None,
+            orig_tn=None,
+            dest_tns=[],
+            iat=None,
+            ppt=None,
+            signer=None,
             checks=[Check.model_construct(name="identity_present", ok=False, detail=detail)],
             warnings=[],
         )
     return Verdict.model_construct(
-        verstat="No-TN-Validation", attest=None, caller_id="unverified", likely_spoofed=False,
-        error=None, origid=None, orig_tn=None, dest_tns=[], iat=None, ppt=None, signer=None,
+        verstat="No-TN-Validation",
+        attest=None,
+        caller_id="unverified",
+        likely_spoofed=False,
+        error=None,
+        origid=None,
+        orig_tn=None,
+        dest_tns=[],
+        iat=None,
+        ppt=None,
+        signer=None,
         checks=[Check.model_construct(name="identity_present", ok=False, detail=detail)],
         warnings=[],
     )
 
 
-def _precheck(raw: str, orig: str | None, dest: str | None, now: float, date: int | None,
-              policy: Policy) -> _Run | Verdict:
+def _precheck(
+    raw: str, orig: str | None, dest: str | None, now: float, date: int | None, policy: Policy
+) -> _Run | Verdict:
     """Steps 1-6 of standards digest §5.3: parse, decode, header, claims, freshness."""
     try:
         ih = parse_identity(raw, max_bytes=policy.max_header_bytes)
@@ -146,21 +184,33 @@ def _precheck(raw: str, orig: str | None, dest: str | None, now: float, date: in
             # RFC 8225 §7: header and claims are rebuilt from the call. A SHAKEN PASSporT cannot
             # be: attest and origid are not in SIP (standards digest §2.6) -> 438.
             if h_ppt == "shaken":
-                return _fail(run, 438, "compact_form",
-                             "compact-form SHAKEN PASSporT cannot carry attest/origid (RFC 8588, "
-                             "ATIS-1000074 requires the full form)")
+                return _fail(
+                    run,
+                    438,
+                    "compact_form",
+                    "compact-form SHAKEN PASSporT cannot carry attest/origid (RFC 8588, "
+                    "ATIS-1000074 requires the full form)",
+                )
             if h_ppt is not None and h_ppt not in SUPPORTED_PPT:
                 return _skip(run, h_ppt)
             o, d = canonicalize_tn(orig or ""), canonicalize_tn(dest or "")
             if o is None or d is None:
-                return _fail(run, 438, "compact_form",
-                             "compact form needs the calling and called numbers to rebuild the "
-                             "PASSporT (RFC 8224 §4.1)")
+                return _fail(
+                    run,
+                    438,
+                    "compact_form",
+                    "compact form needs the calling and called numbers to rebuild the "
+                    "PASSporT (RFC 8224 §4.1)",
+                )
             iat = date if date is not None else int(now)
-            run.passport = rebuild_compact(ih.segments[2], alg=ih.alg, ppt=h_ppt, info=ih.info,
-                                           orig_tn=o, dest_tn=d, iat=iat)
-            run.ok("compact_form", "PASSporT rebuilt from the call's numbers and "
-                   + ("Date" if date is not None else "the verification time"))
+            run.passport = rebuild_compact(
+                ih.segments[2], alg=ih.alg, ppt=h_ppt, info=ih.info, orig_tn=o, dest_tn=d, iat=iat
+            )
+            run.ok(
+                "compact_form",
+                "PASSporT rebuilt from the call's numbers and "
+                + ("Date" if date is not None else "the verification time"),
+            )
         else:
             run.passport = decode_passport(ih.token, max_bytes=policy.max_passport_bytes)
             run.ok("passport_decode", "base64url and JSON decoded")
@@ -170,44 +220,72 @@ def _precheck(raw: str, orig: str | None, dest: str | None, now: float, date: in
     hd, cl = p.header, p.claims
     # alg first, before any key is touched (RFC 8225 §4.2: ES256 only in SHAKEN; never none/HS*).
     if hd.alg != "ES256":
-        return _fail(run, 438, "passport_header",
-                     f"alg {str(hd.alg)[:20]!r} is not ES256 (RFC 8225 §4.2, ATIS-1000074)")
+        return _fail(
+            run,
+            438,
+            "passport_header",
+            f"alg {str(hd.alg)[:20]!r} is not ES256 (RFC 8225 §4.2, ATIS-1000074)",
+        )
     if ih.alg is not None and ih.alg != hd.alg:
-        return _fail(run, 438, "passport_header", f"alg parameter {ih.alg!r} differs from alg ES256")
+        return _fail(
+            run, 438, "passport_header", f"alg parameter {ih.alg!r} differs from alg ES256"
+        )
     if hd.typ != "passport":
-        return _fail(run, 438, "passport_header",
-                     f"typ {str(hd.typ)[:20]!r} is not 'passport' (RFC 8225 §4.1)")
+        return _fail(
+            run,
+            438,
+            "passport_header",
+            f"typ {str(hd.typ)[:20]!r} is not 'passport' (RFC 8225 §4.1)",
+        )
     if "crit" in hd.extra:
-        return _fail(run, 438, "passport_header",
-                     "crit header parameter present; PASSporT defines none (RFC 7515 §4.1.11)")
+        return _fail(
+            run,
+            438,
+            "passport_header",
+            "crit header parameter present; PASSporT defines none (RFC 7515 §4.1.11)",
+        )
     t_ppt = hd.ppt
     if t_ppt is not None and not isinstance(t_ppt, str):
         return _fail(run, 438, "passport_header", "ppt is not a string")
     if h_ppt is not None and t_ppt != h_ppt:
-        return _fail(run, 438, "passport_header",
-                     f"ppt parameter {h_ppt!r} differs from the PASSporT's ppt {t_ppt!r} "
-                     "(RFC 8224 §4)")
+        return _fail(
+            run,
+            438,
+            "passport_header",
+            f"ppt parameter {h_ppt!r} differs from the PASSporT's ppt {t_ppt!r} (RFC 8224 §4)",
+        )
     if t_ppt is not None and t_ppt not in SUPPORTED_PPT:
         return _skip(run, t_ppt)
     if not isinstance(hd.x5u, str) or not hd.x5u:
         return _fail(run, 438, "passport_header", "x5u is missing (RFC 8225 §4.3, ATIS-1000074)")
     if hd.x5u != ih.info:
-        return _fail(run, 438, "passport_header",
-                     "x5u differs from the Identity 'info' parameter (ATIS-1000074)")
+        return _fail(
+            run,
+            438,
+            "passport_header",
+            "x5u differs from the Identity 'info' parameter (ATIS-1000074)",
+        )
     ignored = [k for k in IGNORED_KEY_PARAMS if k in hd.extra]
     if ignored:
-        run.warnings.append(f"header parameters {', '.join(ignored)} ignored: the key comes from x5u")
+        run.warnings.append(
+            f"header parameters {', '.join(ignored)} ignored: the key comes from x5u"
+        )
     run.ok("passport_header", f"alg ES256, typ passport, ppt {t_ppt}, x5u matches info")
     # Claims (RFC 8225 §5, RFC 8588 §4-5).
     shaken = t_ppt == "shaken"
     if shaken and cl.attest not in ATTEST_VALUES:
-        return _fail(run, 438, "passport_claims",
-                     "attest is missing or not A, B or C (RFC 8588 §4)")
+        return _fail(
+            run, 438, "passport_claims", "attest is missing or not A, B or C (RFC 8588 §4)"
+        )
     if shaken and (not isinstance(cl.origid, str) or not cl.origid.strip()):
         return _fail(run, 438, "passport_claims", "origid is missing or empty (RFC 8588 §5)")
     if type(cl.iat) is not int:
-        return _fail(run, 438, "passport_claims",
-                     "iat is missing or not an integer NumericDate (RFC 8225 §5.1.1)")
+        return _fail(
+            run,
+            438,
+            "passport_claims",
+            "iat is missing or not an integer NumericDate (RFC 8225 §5.1.1)",
+        )
     if cl.dest_tn_was_string:
         run.warnings.append("dest.tn is a string, not an array (RFC 8225 §5.2.1)")
     run.ok("passport_claims", "required claims present" + (" (attest, origid)" if shaken else ""))
@@ -215,27 +293,45 @@ def _precheck(raw: str, orig: str | None, dest: str | None, now: float, date: in
     age = now - cl.iat
     if age > policy.max_age:
         hint = " (iat looks like milliseconds)" if cl.iat > 10_000_000_000 else ""
-        return _fail(run, 403, "freshness",
-                     f"iat is {int(age)} s old, over the {policy.max_age} s window{hint}")
+        return _fail(
+            run,
+            403,
+            "freshness",
+            f"iat is {int(age)} s old, over the {policy.max_age} s window{hint}",
+        )
     if -age > policy.future_tolerance:
         hint = " (iat looks like milliseconds)" if cl.iat > 10_000_000_000 else ""
-        return _fail(run, 403, "freshness",
-                     f"iat is {int(-age)} s in the future, over the {policy.future_tolerance} s "
-                     f"tolerance{hint}")
+        return _fail(
+            run,
+            403,
+            "freshness",
+            f"iat is {int(-age)} s in the future, over the {policy.future_tolerance} s "
+            f"tolerance{hint}",
+        )
     run.ok("freshness", f"iat {int(age)} s from the verification time")
     return run
 
 
 def _skip(run: _Run, ppt: str) -> Verdict:
-    run.checks.append(Check.model_construct(
-        name="ppt", ok=False,
-        detail=f"ppt {ppt[:20]!r} is not supported; header skipped (RFC 8224 §6.2 step 1)"))
+    run.checks.append(
+        Check.model_construct(
+            name="ppt",
+            ok=False,
+            detail=f"ppt {ppt[:20]!r} is not supported; header skipped (RFC 8224 §6.2 step 1)",
+        )
+    )
     v = no_identity_verdict(Policy(), "no supported Identity header")
     return v.model_copy(update={"checks": run.checks, "ppt": ppt, "warnings": run.warnings})
 
 
-def _finish(run: _Run, chain: CertChain | CertificateFetchError, verifier: Verifier,
-            orig: str | None, dest: str | None, now: float) -> Verdict:
+def _finish(
+    run: _Run,
+    chain: CertChain | CertificateFetchError,
+    verifier: Verifier,
+    orig: str | None,
+    dest: str | None,
+    now: float,
+) -> Verdict:
     """Steps 7-11 of standards digest §5.3: certificate, chain, CRL, signature, numbers."""
     policy = verifier.policy
     p = run.passport
@@ -246,8 +342,13 @@ def _finish(run: _Run, chain: CertChain | CertificateFetchError, verifier: Verif
         return _fail(run, 436, "x5u_fetch", chain.detail, spoofed=False)
     leaf = chain.leaf
     signer = Signer.model_construct(
-        x5u=url, spc=leaf.spc, subject=leaf.subject, issuer=leaf.issuer,
-        not_after=int(leaf.not_after), organization=leaf.organization)
+        x5u=url,
+        spc=leaf.spc,
+        subject=leaf.subject,
+        issuer=leaf.issuer,
+        not_after=int(leaf.not_after),
+        organization=leaf.organization,
+    )
     run.ok("x5u_fetch", f"certificate obtained ({len(chain.certs)} in bundle)")
     # Leaf profile (ATIS-1000080 §6.4.1) -- memoized on the chain with the path result.
     prof = verifier._profile(chain)
@@ -275,8 +376,13 @@ def _finish(run: _Run, chain: CertChain | CertificateFetchError, verifier: Verif
     if not isinstance(key, ec.EllipticCurvePublicKey) or not verify_signature(p, key):
         n = len(p.signature)
         why = f" (signature is {n} bytes; ES256 needs 64-byte R||S)" if n != 64 else ""
-        return _fail(run, 438, "signature", "ES256 signature does not verify with the certificate's "
-                     f"key{why}", signer=signer)
+        return _fail(
+            run,
+            438,
+            "signature",
+            f"ES256 signature does not verify with the certificate's key{why}",
+            signer=signer,
+        )
     run.ok("signature", "ES256 signature valid over the received header.payload")
     cl = p.claims
     numbers_compared = True
@@ -288,9 +394,13 @@ def _finish(run: _Run, chain: CertChain | CertificateFetchError, verifier: Verif
         want = canonicalize_tn(orig)
         got = canonicalize_tn(cl.orig_tn) if cl.orig_tn is not None else None
         if want is None or got is None or want != got:
-            return _fail(run, 438, "orig_tn",
-                         f"orig.tn {cl.orig_tn!r} does not match the calling number {orig[:40]!r}",
-                         signer=signer)
+            return _fail(
+                run,
+                438,
+                "orig_tn",
+                f"orig.tn {cl.orig_tn!r} does not match the calling number {orig[:40]!r}",
+                signer=signer,
+            )
         run.ok("orig_tn", f"orig.tn matches {want}")
     if dest is None:
         numbers_compared = False
@@ -299,18 +409,30 @@ def _finish(run: _Run, chain: CertChain | CertificateFetchError, verifier: Verif
     else:
         want = canonicalize_tn(dest)
         if want is None or want not in {canonicalize_tn(t) for t in cl.dest_tns}:
-            return _fail(run, 438, "dest_tn",
-                         f"dest.tn {list(cl.dest_tns)!r} does not include the called number "
-                         f"{dest[:40]!r}", signer=signer)
+            return _fail(
+                run,
+                438,
+                "dest_tn",
+                f"dest.tn {list(cl.dest_tns)!r} does not include the called number {dest[:40]!r}",
+                signer=signer,
+            )
         run.ok("dest_tn", f"dest.tn includes {want}")
     attest = cl.attest if cl.attest in ATTEST_VALUES else None
     verified = numbers_compared and attest in policy.verified_attest
     return Verdict.model_construct(
-        verstat="TN-Validation-Passed", attest=attest,
-        caller_id="verified" if verified else "unverified", likely_spoofed=False, error=None,
-        origid=cl.origid if isinstance(cl.origid, str) else None, orig_tn=cl.orig_tn,
-        dest_tns=list(cl.dest_tns), iat=cl.iat, ppt=_ppt_of(run), signer=signer,
-        checks=run.checks, warnings=run.warnings,
+        verstat="TN-Validation-Passed",
+        attest=attest,
+        caller_id="verified" if verified else "unverified",
+        likely_spoofed=False,
+        error=None,
+        origid=cl.origid if isinstance(cl.origid, str) else None,
+        orig_tn=cl.orig_tn,
+        dest_tns=list(cl.dest_tns),
+        iat=cl.iat,
+        ppt=_ppt_of(run),
+        signer=signer,
+        checks=run.checks,
+        warnings=run.warnings,
     )
 
 
@@ -351,7 +473,8 @@ class Verifier:
     ) -> None:
         self.policy = policy or Policy()
         self.trust_store = (
-            trust_anchors if isinstance(trust_anchors, TrustStore)
+            trust_anchors
+            if isinstance(trust_anchors, TrustStore)
             else TrustStore(trust_anchors or ())
         )
         if source is None:
@@ -444,7 +567,9 @@ class Verifier:
                 if not isinstance(item, str):
                     return _fail(None, 438, "identity_header", "Identity header value is not text")
                 if "," in item:
-                    values.extend(split_identity_values(item, max_bytes=self.policy.max_header_bytes))
+                    values.extend(
+                        split_identity_values(item, max_bytes=self.policy.max_header_bytes)
+                    )
                 elif item.strip():
                     values.append(item)
         except ShakenError as e:
@@ -453,8 +578,14 @@ class Verifier:
             return no_identity_verdict(self.policy)
         return values
 
-    def _finish(self, run: _Run, chain: CertChain | CertificateFetchError, orig: str | None,
-                dest: str | None, now: float) -> Verdict:
+    def _finish(
+        self,
+        run: _Run,
+        chain: CertChain | CertificateFetchError,
+        orig: str | None,
+        dest: str | None,
+        now: float,
+    ) -> Verdict:
         try:
             return _finish(run, chain, self, orig, dest, now)
         except CertificateError as e:
