@@ -68,8 +68,17 @@ class IdentityHeader:
         return format_identity(self)
 
 
+_ANGLE_RE = re.compile(r"<[^<>]*>")
+
+
 def _split_outside(s: str, sep: str) -> list[str]:
     """Split on ``sep`` outside ``<...>`` and ``"..."`` (a URI or quoted string may hold it)."""
+    if '"' not in s:
+        # Fast path (the usual header): no quotes, and no separator inside a complete <...>.
+        spans = _ANGLE_RE.findall(s)
+        if s.count("<") == len(spans) and s.count(">") == len(spans):
+            if not any(sep in a for a in spans):
+                return s.split(sep)
     parts: list[str] = []
     buf_start = 0
     in_quote = in_angle = False
@@ -121,7 +130,8 @@ def _prepare(value: str, max_bytes: int) -> str:
         raise IdentityHeaderError(
             f"Identity header is {len(value)} characters, over the {max_bytes} limit"
         )
-    value = _FOLD_RE.sub(" ", value)  # RFC 3261 §7.3.1 unfolding
+    if "\n" in value:
+        value = _FOLD_RE.sub(" ", value)  # RFC 3261 §7.3.1 unfolding
     m = _NAME_PREFIX_RE.match(value)
     if m:
         value = value[m.end() :]

@@ -40,7 +40,7 @@ __all__ = [
 
 ATTEST_VALUES = frozenset({"A", "B", "C"})
 DEFAULT_MAX_PASSPORT_BYTES = 8_192
-_B64URL = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+_B64URL = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 _ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
 # JOSE parameters that could name a key other than x5u: never used (the key comes from x5u only).
 IGNORED_KEY_PARAMS = ("jku", "jwk", "x5c", "kid", "x5t", "x5t#S256")
@@ -53,8 +53,9 @@ def b64url_encode(data: bytes) -> str:
 
 def b64url_decode(s: str, *, what: str = "segment") -> bytes:
     """Strict base64url decoding (RFC 7515 §2): no padding, no ``+``/``/``, no whitespace."""
-    raw = s.encode("ascii", "replace") if isinstance(s, str) else b""
-    if not all(c in _B64URL for c in raw) or len(raw) % 4 == 1:
+    raw = s.encode("ascii", "replace") if isinstance(s, str) else b"?"
+    # translate(None, alphabet) deletes every valid character: anything left is invalid.
+    if raw.translate(None, _B64URL) or len(raw) % 4 == 1:
         raise PassportError(f"PASSporT {what} is not valid base64url", check="passport_decode")
     try:
         return base64.urlsafe_b64decode(raw + b"=" * (-len(raw) % 4))

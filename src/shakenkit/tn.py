@@ -8,6 +8,7 @@ canonicalized the same way before they are compared; the signed bytes are never 
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 __all__ = ["canonicalize_tn", "tn_equal"]
 
@@ -18,6 +19,7 @@ _MAX_TN_LEN = 32
 _SCHEME = re.compile(r"^(?:tel|sips?):", re.IGNORECASE)
 
 
+@lru_cache(maxsize=8192)  # calls repeat numbers; bounded, so hostile input cannot grow it
 def canonicalize_tn(value: str, *, nanp: bool = True) -> str | None:
     """Return the canonical TN string of ``value``, or None when it is not a telephone number.
 

@@ -91,7 +91,7 @@ class _Run:
     warnings: list[str] = field(default_factory=list)
 
     def ok(self, name: str, detail: str = "") -> None:
-        self.checks.append(Check.model_construct(name=name, ok=True, detail=detail))
+        self.checks.append(Check(name=name, ok=True, detail=detail))
 
 
 def _fail(
@@ -104,10 +104,10 @@ def _fail(
     signer: Signer | None = None,
 ) -> Verdict:
     checks = run.checks if run else []
-    checks.append(Check.model_construct(name=check, ok=False, detail=detail))
+    checks.append(Check(name=check, ok=False, detail=detail))
     p = run.passport if run else None
     c = p.claims if p else None
-    return Verdict.model_construct(
+    return Verdict._build(
         verstat="TN-Validation-Failed",
         attest=c.attest if c and c.attest in ATTEST_VALUES else None,
         caller_id="likely_spoofed" if spoofed else "unverified",
@@ -135,7 +135,7 @@ def _ppt_of(run: _Run | None) -> str | None:
 def no_identity_verdict(policy: Policy, detail: str = "no Identity header") -> Verdict:
     """The verdict for a call without a usable Identity header (RFC 8224 §6.2 step 1)."""
     if policy.require_identity:
-        return Verdict.model_construct(
+        return Verdict._build(
             verstat="No-TN-Validation",
             attest=None,
             caller_id="unverified",
@@ -147,10 +147,10 @@ def no_identity_verdict(policy: Policy, detail: str = "no Identity header") -> V
             iat=None,
             ppt=None,
             signer=None,
-            checks=[Check.model_construct(name="identity_present", ok=False, detail=detail)],
+            checks=[Check(name="identity_present", ok=False, detail=detail)],
             warnings=[],
         )
-    return Verdict.model_construct(
+    return Verdict._build(
         verstat="No-TN-Validation",
         attest=None,
         caller_id="unverified",
@@ -162,7 +162,7 @@ def no_identity_verdict(policy: Policy, detail: str = "no Identity header") -> V
         iat=None,
         ppt=None,
         signer=None,
-        checks=[Check.model_construct(name="identity_present", ok=False, detail=detail)],
+        checks=[Check(name="identity_present", ok=False, detail=detail)],
         warnings=[],
     )
 
@@ -314,7 +314,7 @@ def _precheck(
 
 def _skip(run: _Run, ppt: str) -> Verdict:
     run.checks.append(
-        Check.model_construct(
+        Check(
             name="ppt",
             ok=False,
             detail=f"ppt {ppt[:20]!r} is not supported; header skipped (RFC 8224 §6.2 step 1)",
@@ -341,7 +341,7 @@ def _finish(
         # 436 and "unverified": an unreachable repository is no evidence of forgery.
         return _fail(run, 436, "x5u_fetch", chain.detail, spoofed=False)
     leaf = chain.leaf
-    signer = Signer.model_construct(
+    signer = Signer(
         x5u=url,
         spc=leaf.spc,
         subject=leaf.subject,
@@ -419,7 +419,7 @@ def _finish(
         run.ok("dest_tn", f"dest.tn includes {want}")
     attest = cl.attest if cl.attest in ATTEST_VALUES else None
     verified = numbers_compared and attest in policy.verified_attest
-    return Verdict.model_construct(
+    return Verdict._build(
         verstat="TN-Validation-Passed",
         attest=attest,
         caller_id="verified" if verified else "unverified",
