@@ -76,9 +76,9 @@ def _split_outside(s: str, sep: str) -> list[str]:
     if '"' not in s:
         # Fast path (the usual header): no quotes, and no separator inside a complete <...>.
         spans = _ANGLE_RE.findall(s)
-        if s.count("<") == len(spans) and s.count(">") == len(spans):
-            if not any(sep in a for a in spans):
-                return s.split(sep)
+        n = len(spans)
+        if s.count("<") == n == s.count(">") and not any(sep in a for a in spans):
+            return s.split(sep)
     parts: list[str] = []
     buf_start = 0
     in_quote = in_angle = False
