@@ -14,6 +14,9 @@ from typing import NoReturn, TextIO
 
 from . import __version__
 from .errors import ShakenError
+from .fetch import FetchPolicy
+from .repository import HttpsSource, LayeredSource
+from .sources import CertificateSource
 from .verdict import Verdict
 from .verifier import Policy, Verifier
 
@@ -33,6 +36,8 @@ VERIFY_EPILOG = """examples:
   shakenkit verify --trust root.pem --cert https://cr.example/sp.pem=chain.pem \\
       --orig +12155551212 --dest +12155551213 --now 1700000000 --json 'eyJ...;info=<https://cr.example/sp.pem>;ppt=shaken'
   cat headers.txt | shakenkit verify --trust root.pem --cert URL=chain.pem -
+  shakenkit verify --trust root.pem --tls-ca lab-ca.pem --allow-host 127.0.0.1:8443 \\
+      --min-ttl 60 --json --orig 12155551212 --dest 12155551213 "$IDENTITY"
 
 exit status: 0 every header TN-Validation-Passed, 1 otherwise, 2 usage error
 """
@@ -91,6 +96,52 @@ def _add_verification_options(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="fail certificates without keyUsage or a SHAKEN policy OID",
     )
+    g = p.add_argument_group(
+        "fetching x5u and CRLs (live by default, for URLs not given with --cert)"
+    )
+    g.add_argument(
+        "--tls-ca",
+        metavar="PEM",
+        default=None,
+        help="trust this CA for the certificate repositories' TLS (labs)",
+    )
+    g.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="HOST[:PORT]",
+        help="allow this host (any address, e.g. 127.0.0.1) and port; repeatable",
+    )
+    g.add_argument(
+        "--cache-dir", metavar="DIR", default=None, help="persistent certificate cache directory"
+    )
+    g.add_argument(
+        "--timeout",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="total time for one fetch (default 5)",
+    )
+    g.add_argument(
+        "--min-ttl",
+        type=float,
+        default=86_400.0,
+        metavar="SECONDS",
+        help="cache floor (default 86400, ATIS-1000074 v003)",
+    )
+    g.add_argument(
+        "--crl-hard-fail",
+        action="store_true",
+        help="fail (437) when a certificate's CRL cannot be fetched (default soft-fail)",
+    )
+    g.add_argument(
+        "--no-crl-fetch",
+        action="store_true",
+        help="do not fetch CRLs named by certificates (--crl files still apply)",
+    )
+    g.add_argument(
+        "--offline", action="store_true", help="never fetch: only certificates given with --cert"
+    )
 
 
 def _build_verifier(args: argparse.Namespace) -> Verifier:
@@ -114,11 +165,44 @@ def _build_verifier(args: argparse.Namespace) -> Verifier:
         future_tolerance=args.max_age,
         require_identity=args.require_identity,
         strict_certificate_policy=args.strict_cert_policy,
+        crl_hard_fail=args.crl_hard_fail,
+        fetch_crls=not args.no_crl_fetch,
     )
     try:
-        return Verifier(trust_anchors=anchors, certificates=certs, crls=crls, policy=policy)
+        if args.offline:
+            return Verifier(trust_anchors=anchors, certificates=certs, crls=crls, policy=policy)
+        source: CertificateSource = HttpsSource(_fetch_policy(args))
+        if certs:
+            source = LayeredSource(certs, source)
+        return Verifier(trust_anchors=anchors, source=source, crls=crls, policy=policy)
     except ShakenError as e:
         raise UsageError(e.detail) from e
+    except ValueError as e:
+        raise UsageError(str(e)) from e
+
+
+def _fetch_policy(args: argparse.Namespace) -> FetchPolicy:
+    if args.tls_ca is not None:
+        _read(args.tls_ca, "TLS CA file")
+    if not args.timeout > 0:
+        raise UsageError("--timeout must be positive")
+    if args.min_ttl < 0:
+        raise UsageError("--min-ttl must not be negative")
+    if args.cache_dir is not None:
+        try:
+            Path(args.cache_dir).mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise UsageError(f"cannot create --cache-dir {args.cache_dir!r}: {e}") from e
+    default = FetchPolicy()
+    return FetchPolicy(
+        allow_hosts=frozenset(args.allow_host),
+        tls_ca_file=args.tls_ca,
+        cache_dir=args.cache_dir,
+        total_timeout=args.timeout,
+        connect_timeout=min(default.connect_timeout, args.timeout),
+        min_ttl=args.min_ttl,
+        max_ttl=max(default.max_ttl, args.min_ttl),
+    )
 
 
 def _summary(v: Verdict) -> str:
@@ -149,13 +233,16 @@ def _cmd_verify(args: argparse.Namespace, out: TextIO) -> int:
     if not headers:
         raise UsageError("no Identity header given")
     verifier = _build_verifier(args)
-    now = args.now if args.now is not None else time.time()
     status = 0
-    for h in headers:
-        v = verifier.verify(h, orig=args.orig, dest=args.dest, now=now)
-        if not v.passed:
-            status = 1
-        out.write((v.model_dump_json() if args.json else _summary(v)) + "\n")
+    try:
+        for h in headers:
+            now = args.now if args.now is not None else time.time()
+            v = verifier.verify(h, orig=args.orig, dest=args.dest, now=now)
+            if not v.passed:
+                status = 1
+            out.write((v.model_dump_json() if args.json else _summary(v)) + "\n")
+    finally:
+        verifier.close()
     return status
 
 

@@ -13,11 +13,13 @@ import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from .errors import CertificateError, CertificateFetchError, ShakenError
+from .fetch import FetchPolicy
 from .identity import (
     DEFAULT_MAX_HEADER_BYTES,
     IdentityHeader,
@@ -34,7 +36,9 @@ from .passport import (
     verify_signature,
 )
 from .pki import (
+    Anchors,
     CertChain,
+    ChainResult,
     ProfileFinding,
     TrustStore,
     check_revocation,
@@ -63,7 +67,10 @@ class Policy:
     * ``verified_attest`` — attestation levels that make ``caller_id`` "verified" (A).
     * ``strict_certificate_policy`` — fail (437) on a leaf without keyUsage or without a SHAKEN
       CP OID; by default these are warnings (many live certificates, standards digest §10.17).
-    * ``crl_hard_fail`` — fail (437) when a certificate's CRL cannot be had; default soft-fail.
+    * ``crl_hard_fail`` — fail (437, caller_id "unverified") when a certificate's CRL cannot be
+      had; by default soft-fail: a failed ``crl`` check and a warning in the verdict.
+    * ``fetch_crls`` — fetch the CRLs named by the path's CRL distribution points when the
+      source can (the HTTPS source can); configured ``crls=`` are always checked.
     * ``max_header_bytes`` / ``max_passport_bytes`` — input size limits.
     """
 
@@ -73,6 +80,7 @@ class Policy:
     verified_attest: frozenset[str] = frozenset({"A"})
     strict_certificate_policy: bool = False
     crl_hard_fail: bool = False
+    fetch_crls: bool = True
     max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES
     max_passport_bytes: int = DEFAULT_MAX_PASSPORT_BYTES
 
@@ -324,6 +332,40 @@ def _skip(run: _Run, ppt: str) -> Verdict:
     return v.model_copy(update={"checks": run.checks, "ppt": ppt, "warnings": run.warnings})
 
 
+@dataclass(frozen=True, slots=True)
+class _Crls:
+    """CRLs fetched for one chain (between the pure steps), and why any could not be had."""
+
+    crls: tuple[x509.CertificateRevocationList, ...] = ()
+    failures: tuple[str, ...] = ()
+
+
+_NO_CRLS = _Crls()
+
+
+def _revocation(
+    res: ChainResult, crls: list[x509.CertificateRevocationList], anchors: Anchors, now: float
+) -> tuple[bool, str]:
+    """check_revocation, memoized on the chain result for the same CRL objects (held by the
+    memo, so identity comparison is safe)."""
+    memo = _REVOCATION_MEMO.get(id(res))
+    if (
+        memo is not None
+        and memo[0] is res
+        and len(memo[1]) == len(crls)
+        and all(a is b for a, b in zip(memo[1], crls, strict=True))
+    ):
+        return memo[2]
+    out = check_revocation(res.path, crls, anchors, now)
+    if len(_REVOCATION_MEMO) > 4096:
+        _REVOCATION_MEMO.clear()
+    _REVOCATION_MEMO[id(res)] = (res, tuple(crls), out)
+    return out
+
+
+_REVOCATION_MEMO: dict[int, tuple[ChainResult, tuple[Any, ...], tuple[bool, str]]] = {}
+
+
 def _finish(
     run: _Run,
     chain: CertChain | CertificateFetchError,
@@ -331,6 +373,7 @@ def _finish(
     orig: str | None,
     dest: str | None,
     now: float,
+    fetched: _Crls = _NO_CRLS,
 ) -> Verdict:
     """Steps 7-11 of standards digest §5.3: certificate, chain, CRL, signature, numbers."""
     policy = verifier.policy
@@ -364,14 +407,29 @@ def _finish(
     if res.lenient:
         run.warnings.append("lenient certificate parse: NULL ECDSA signature-algorithm parameter")
     run.ok("certificate_chain", f"{res.detail}; SPC {leaf.spc}")
-    crls = verifier._crls
+    crls = verifier._crls + list(fetched.crls)
     if crls:
-        fine, detail = check_revocation(res.path, crls, anchors, now)
+        fine, detail = _revocation(res, crls, anchors, now)
         if not fine:
             return _fail(run, 437, "crl", detail, signer=signer)
-        run.ok("crl", detail)
-    elif policy.crl_hard_fail:
-        return _fail(run, 437, "crl", "no CRL available and policy requires one", signer=signer)
+        if not fetched.failures:
+            run.ok("crl", detail)
+    if fetched.failures:
+        why = "; ".join(fetched.failures)
+        if policy.crl_hard_fail:
+            # Not evidence of forgery: the credential could not be checked (hard-fail policy).
+            return _fail(run, 437, "crl", f"CRL unavailable: {why}", spoofed=False, signer=signer)
+        run.checks.append(Check("crl", False, f"CRL unavailable (soft-fail policy): {why}"))
+        run.warnings.append("CRL unavailable; revocation not checked (soft-fail)")
+    elif not crls and policy.crl_hard_fail:
+        return _fail(
+            run,
+            437,
+            "crl",
+            "no CRL available and policy requires one",
+            spoofed=False,
+            signer=signer,
+        )
     key = leaf.cert.public_key()
     if not isinstance(key, ec.EllipticCurvePublicKey) or not verify_signature(p, key):
         n = len(p.signature)
@@ -456,10 +514,16 @@ CertificatesArg = Mapping[str, bytes | str | os.PathLike[str]] | str | os.PathLi
 class Verifier:
     """The STIR/SHAKEN verification service.
 
-    ``Verifier(trust_anchors=[root_pem, ...], certificates={x5u: chain_pem})`` verifies against
-    a static set of certificates; pass ``source=`` for another :class:`CertificateSource`
-    (e.g. HTTPS fetching). ``crls`` are PEM/DER CRL bytes checked for every chain.
-    ``verify`` never raises on bad input: every outcome is a :class:`Verdict`.
+    * ``Verifier(trust_anchors=[root_pem, ...], certificates={x5u: chain_pem})`` verifies
+      against a fixed set of certificates (no network).
+    * ``Verifier(trust_anchors=...)`` fetches ``x5u`` over HTTPS with
+      :class:`~shakenkit.repository.HttpsSource` and ``fetch`` (a
+      :class:`~shakenkit.fetch.FetchPolicy`: limits, SSRF allow-list, cache), and fetches the
+      CRLs that certificates name (soft-fail unless ``Policy.crl_hard_fail``).
+    * ``source=`` plugs in any :class:`CertificateSource`.
+
+    ``crls`` are PEM/DER CRL bytes checked for every chain. ``verify`` never raises on bad
+    input: every outcome is a :class:`Verdict`.
     """
 
     def __init__(
@@ -468,6 +532,7 @@ class Verifier:
         certificates: CertificatesArg = None,
         *,
         source: CertificateSource | None = None,
+        fetch: FetchPolicy | None = None,
         crls: Iterable[bytes] = (),
         policy: Policy | None = None,
     ) -> None:
@@ -477,10 +542,15 @@ class Verifier:
             if isinstance(trust_anchors, TrustStore)
             else TrustStore(trust_anchors or ())
         )
-        if source is None:
-            source = StaticSource(certificates if certificates is not None else {})
-        elif certificates is not None:
+        if sum(x is not None for x in (source, certificates)) > 1:
             raise ValueError("give either certificates= or source=, not both")
+        if source is None:
+            if certificates is not None:
+                source = StaticSource(certificates)
+            else:
+                from .repository import HttpsSource
+
+                source = HttpsSource(fetch)
         self.source: CertificateSource = source
         self._crls: list[x509.CertificateRevocationList] = [
             c for data in crls for c in load_crls(data)
@@ -492,6 +562,51 @@ class Verifier:
         if cached is None:
             cached = chain._profiles[strict] = leaf_profile(chain.leaf, strict_policy=strict)
         return cached
+
+    def _crl_urls(self, chain: CertChain | CertificateFetchError, now: float) -> list[str]:
+        """CRL distribution points of the validated path (leaf and intermediates), if the
+        source can fetch CRLs and policy wants them."""
+        if not self.policy.fetch_crls or not isinstance(chain, CertChain):
+            return []
+        if not callable(getattr(self.source, "get_crl", None)):
+            return []
+        res = validate_chain(chain, self.trust_store.snapshot(), now)
+        if not res.ok:
+            return []
+        urls: list[str] = []
+        for c in res.path[:-1]:
+            for u in c.crl_urls:
+                if u not in urls:
+                    urls.append(u)
+        return urls
+
+    def _fetch_crls(self, chain: CertChain | CertificateFetchError, now: float) -> _Crls:
+        urls = self._crl_urls(chain, now)
+        if not urls:
+            return _NO_CRLS
+        got: list[x509.CertificateRevocationList] = []
+        failures: list[str] = []
+        get_crl = self.source.get_crl  # type: ignore[attr-defined]
+        for u in urls:
+            try:
+                got.extend(get_crl(u))
+            except CertificateFetchError as e:
+                failures.append(e.detail)
+        return _Crls(tuple(got), tuple(failures))
+
+    async def _afetch_crls(self, chain: CertChain | CertificateFetchError, now: float) -> _Crls:
+        urls = self._crl_urls(chain, now)
+        if not urls:
+            return _NO_CRLS
+        got: list[x509.CertificateRevocationList] = []
+        failures: list[str] = []
+        aget_crl = self.source.aget_crl  # type: ignore[attr-defined]
+        for u in urls:
+            try:
+                got.extend(await aget_crl(u))
+            except CertificateFetchError as e:
+                failures.append(e.detail)
+        return _Crls(tuple(got), tuple(failures))
 
     # -- public API ---------------------------------------------------------------------------
 
@@ -527,7 +642,7 @@ class Verifier:
                 chain: CertChain | CertificateFetchError = self.source.get(step.header.info)
             except CertificateFetchError as e:
                 chain = e
-            out.append(self._finish(step, chain, orig, dest, t))
+            out.append(self._finish(step, chain, orig, dest, t, self._fetch_crls(chain, t)))
         return _best(out)
 
     async def averify(
@@ -554,8 +669,29 @@ class Verifier:
                 chain: CertChain | CertificateFetchError = await self.source.aget(step.header.info)
             except CertificateFetchError as e:
                 chain = e
-            out.append(self._finish(step, chain, orig, dest, t))
+            crls = await self._afetch_crls(chain, t)
+            out.append(self._finish(step, chain, orig, dest, t, crls))
         return _best(out)
+
+    def stats(self) -> dict[str, Any]:
+        """Observability: the certificate source's counters (cache hits, misses, fetches,
+        failures by kind, fetch latency) and the number of trust anchors."""
+        src_stats = getattr(self.source, "stats", None)
+        out: dict[str, Any] = dict(src_stats()) if callable(src_stats) else {}
+        out["trust_anchors"] = len(self.trust_store)
+        return out
+
+    def close(self) -> None:
+        """Release the source's network clients."""
+        closer = getattr(self.source, "close", None)
+        if callable(closer):
+            closer()
+
+    async def aclose(self) -> None:
+        """Release the source's network clients (async)."""
+        closer = getattr(self.source, "aclose", None)
+        if callable(closer):
+            await closer()
 
     def _values(self, identity: str | Sequence[str] | None) -> list[str] | Verdict:
         if identity is None or (not isinstance(identity, str) and not identity):
@@ -585,8 +721,9 @@ class Verifier:
         orig: str | None,
         dest: str | None,
         now: float,
+        crls: _Crls = _NO_CRLS,
     ) -> Verdict:
         try:
-            return _finish(run, chain, self, orig, dest, now)
+            return _finish(run, chain, self, orig, dest, now, crls)
         except CertificateError as e:
             return _fail(run, 437, e.check, e.detail)
