@@ -282,9 +282,11 @@ def make_pki(
     not_before: float | None = None,
     not_after: float | None = None,
     null_sigalg_ca: bool = False,
+    crl_url: str | None = STI_PA_CRL_URL,
     leaf_key: ec.EllipticCurvePrivateKey | None = None,
 ) -> TestPKI:
-    """Build a fresh test STI PKI. With ``null_sigalg_ca``, the root and the STI-CA carry the
+    """Build a fresh test STI PKI. ``crl_url`` is the CRL distribution point of the STI-CA and
+    the SP certificate (the STI-PA CRL by default; None for none). With ``null_sigalg_ca``, the root and the STI-CA carry the
     NULL signature-algorithm parameter of T-Mobile's production CAs (lenient path)."""
     root_key = ec.generate_private_key(ec.SECP256R1())
     ca_key = ec.generate_private_key(ec.SECP256R1())
@@ -312,6 +314,7 @@ def make_pki(
         not_before=nb - 3600,
         not_after=now + 10 * 365 * 86_400,
         null_sigalg=null_sigalg_ca,
+        crl_url=crl_url,
     )
     leaf = issue_certificate(
         subject=_name(f"SHAKEN {spc}", organization),
@@ -321,6 +324,7 @@ def make_pki(
         spc=spc,
         not_before=nb,
         not_after=not_after,
+        crl_url=crl_url,
     )
     return TestPKI(root_key, root, ca_key, ca, lkey, leaf, spc, x5u)
 
