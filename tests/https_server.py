@@ -83,7 +83,7 @@ class _Server(ThreadingHTTPServer):
             self.owner._count_tls_failure()
             return
         try:
-            self.RequestHandlerClass(tls, client_address, self)
+            _Handler(tls, client_address, self)
         except Exception:
             pass  # resets on purpose, clients hanging up, timeouts
         finally:

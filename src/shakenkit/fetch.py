@@ -657,10 +657,8 @@ class _AsyncGuardedTransport(httpx.AsyncBaseTransport):
 
 
 def _ssl_context(policy: FetchPolicy) -> ssl.SSLContext:
-    """System + certifi trust, plus ``tls_ca_file`` (labs); TLS 1.2 or newer."""
+    """certifi's web PKI roots (as httpx uses), plus ``tls_ca_file`` (labs); TLS 1.2 or newer."""
     context = ssl.create_default_context(cafile=certifi.where())
-    with contextlib.suppress(ssl.SSLError, OSError):
-        context.load_default_certs()
     if policy.tls_ca_file is not None:
         context.load_verify_locations(cafile=policy.tls_ca_file)
     context.minimum_version = ssl.TLSVersion.TLSv1_2

@@ -12,6 +12,7 @@ import binascii
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -41,6 +42,10 @@ __all__ = [
 ATTEST_VALUES = frozenset({"A", "B", "C"})
 DEFAULT_MAX_PASSPORT_BYTES = 8_192
 _B64URL = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+_B64URL_VALUE = [0] * 256
+for _i, _c in enumerate(_B64URL):
+    _B64URL_VALUE[_c] = _i
+_URL_TO_STD = bytes.maketrans(b"-_", b"+/")
 _ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
 # JOSE parameters that could name a key other than x5u: never used (the key comes from x5u only).
 IGNORED_KEY_PARAMS = ("jku", "jwk", "x5c", "kid", "x5t", "x5t#S256")
@@ -52,13 +57,20 @@ def b64url_encode(data: bytes) -> str:
 
 
 def b64url_decode(s: str, *, what: str = "segment") -> bytes:
-    """Strict base64url decoding (RFC 7515 §2): no padding, no ``+``/``/``, no whitespace."""
+    """Strict base64url decoding (RFC 7515 §2): no padding, no ``+``/``/``, no whitespace, no
+    non-zero unused bits in the last character (canonical encoding, RFC 4648 §3.5)."""
     raw = s.encode("ascii", "replace") if isinstance(s, str) else b"?"
     # translate(None, alphabet) deletes every valid character: anything left is invalid.
     if raw.translate(None, _B64URL) or len(raw) % 4 == 1:
         raise PassportError(f"PASSporT {what} is not valid base64url", check="passport_decode")
+    rem = len(raw) % 4
+    if rem and _B64URL_VALUE[raw[-1]] & (0x0F if rem == 2 else 0x03):
+        # Non-zero unused bits in the last character (RFC 4648 §3.5): one value, several
+        # spellings, so an altered token would still verify. Only the canonical one is accepted.
+        raise PassportError(f"PASSporT {what} is not canonical base64url", check="passport_decode")
     try:
-        return base64.urlsafe_b64decode(raw + b"=" * (-len(raw) % 4))
+        # Alphabet already checked: a2b_base64 over the translated text is exact and fast.
+        return binascii.a2b_base64(raw.translate(_URL_TO_STD) + b"=" * (-len(raw) % 4))
     except (binascii.Error, ValueError) as e:
         raise PassportError(
             f"PASSporT {what} is not valid base64url", check="passport_decode"
@@ -72,10 +84,13 @@ def _no_dupes(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return d
 
 
+_DECODER = json.JSONDecoder(object_pairs_hook=_no_dupes)  # built once, not per json.loads call
+
+
 def _json_object(raw: bytes, what: str) -> dict[str, Any]:
     try:
         text = raw.decode("utf-8")
-        obj = json.loads(text, object_pairs_hook=_no_dupes)
+        obj = _DECODER.decode(text)
     except UnicodeDecodeError as e:
         raise PassportError(f"PASSporT {what} is not UTF-8", check="passport_decode") from e
     except RecursionError as e:
@@ -184,6 +199,12 @@ _KNOWN_HEADER = frozenset({"alg", "typ", "ppt", "x5u"})
 _KNOWN_CLAIMS = frozenset({"attest", "origid", "iat", "orig", "dest"})
 
 
+# One signer sends the same protected header on every call: decode each distinct one once.
+# Bounded (cleared when full); the cached dicts are never mutated.
+_HEADER_CACHE: dict[str, tuple[dict[str, Any], PassportHeader]] = {}
+_HEADER_CACHE_MAX = 4096
+
+
 def decode_passport(token: str, *, max_bytes: int = DEFAULT_MAX_PASSPORT_BYTES) -> Passport:
     """Decode a full-form PASSporT ``header.payload.signature``.
 
@@ -201,22 +222,47 @@ def decode_passport(token: str, *, max_bytes: int = DEFAULT_MAX_PASSPORT_BYTES) 
         raise PassportError(
             "PASSporT is not a full-form JWS (header.payload.signature)", check="passport_decode"
         )
-    h_raw = _json_object(b64url_decode(parts[0], what="header"), "header")
+    cached = _HEADER_CACHE.get(parts[0])
+    if cached is None:
+        h_raw = _json_object(b64url_decode(parts[0], what="header"), "header")
+        cached = (h_raw, _header(h_raw))
+        if len(_HEADER_CACHE) >= _HEADER_CACHE_MAX:
+            _HEADER_CACHE.clear()
+        _HEADER_CACHE[parts[0]] = cached
     c_raw = _json_object(b64url_decode(parts[1], what="payload"), "payload")
     sig = b64url_decode(parts[2], what="signature")
-    return _build(h_raw, c_raw, (parts[0] + "." + parts[1]).encode("ascii"), sig)
+    si = (parts[0] + "." + parts[1]).encode("ascii")
+    return _build(cached[0], c_raw, si, sig, cached[1])
 
 
-def _build(
-    h_raw: dict[str, Any], c_raw: dict[str, Any], signing_input: bytes, sig: bytes
-) -> Passport:
-    header = PassportHeader(
+def _header(h_raw: dict[str, Any]) -> PassportHeader:
+    return PassportHeader(
         alg=h_raw.get("alg"),
         typ=h_raw.get("typ"),
         ppt=h_raw.get("ppt"),
         x5u=h_raw.get("x5u"),
-        extra={k: v for k, v in h_raw.items() if k not in _KNOWN_HEADER},
+        extra=_extra(h_raw, _KNOWN_HEADER),
     )
+
+
+def _extra(raw: dict[str, Any], known: frozenset[str]) -> Mapping[str, Any]:
+    if raw.keys() <= known:  # the usual case: nothing unknown, no new dict
+        return _EMPTY
+    return {k: v for k, v in raw.items() if k not in known}
+
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+def _build(
+    h_raw: dict[str, Any],
+    c_raw: dict[str, Any],
+    signing_input: bytes,
+    sig: bytes,
+    header: PassportHeader | None = None,
+) -> Passport:
+    if header is None:
+        header = _header(h_raw)
     orig_tns, orig_uris, _ = _identity_tn(c_raw.get("orig"), "orig", array=False)
     if len(orig_uris) > 1:
         raise PassportError("'orig.uri' must be one URI", check="passport_claims")
@@ -230,7 +276,7 @@ def _build(
         dest_tns=dest_tns,
         dest_uris=dest_uris,
         dest_tn_was_string=was_string,
-        extra={k: v for k, v in c_raw.items() if k not in _KNOWN_CLAIMS},
+        extra=_extra(c_raw, _KNOWN_CLAIMS),
     )
     return Passport(header, claims, signing_input, sig, h_raw, c_raw)
 

@@ -19,6 +19,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -96,6 +97,7 @@ class StiCertificate:
     crl_urls: tuple[str, ...]
     lenient: _der.RepairedCertificate | None = field(default=None, repr=False)
     organization: str | None = None
+    key: Any = field(default=None, repr=False)  # the public key, loaded once
 
     @property
     def public_key(self) -> object:
@@ -189,6 +191,7 @@ def load_certificate(der: bytes) -> StiCertificate:
         crl_urls=tuple(crl_urls),
         lenient=repaired,
         organization=str(orgs[0].value) if orgs else None,
+        key=cert.public_key(),
     )
 
 
@@ -254,7 +257,9 @@ class CertChain:
 
     certs: tuple[StiCertificate, ...]
     _results: dict[int, ChainResult] = field(default_factory=dict, repr=False)
-    _profiles: dict[bool, list[ProfileFinding]] = field(default_factory=dict, repr=False)
+    _profiles: dict[bool, Any] = field(default_factory=dict, repr=False)
+    _signers: dict[str, Any] = field(default_factory=dict, repr=False)
+    _checks: dict[int, Any] = field(default_factory=dict, repr=False)
 
     @property
     def leaf(self) -> StiCertificate:
@@ -270,8 +275,19 @@ class CertChain:
 def parse_chain(
     data: bytes, *, max_certs: int = DEFAULT_MAX_CERTS, max_bytes: int = DEFAULT_MAX_CHAIN_BYTES
 ) -> CertChain:
-    """Parse an ``x5u`` body into a :class:`CertChain` (see :func:`parse_certificates`)."""
-    return CertChain(tuple(parse_certificates(data, max_certs=max_certs, max_bytes=max_bytes)))
+    """Parse an ``x5u`` body into a :class:`CertChain` (see :func:`parse_certificates`).
+
+    The leaf normally comes first (RFC 8555 §9.1), but some repositories serve the chain in
+    reverse order (standards digest §6.3, §10 item 8): when the first certificate is a CA and the
+    bundle holds an end-entity certificate, that certificate is moved to the front.
+    """
+    certs = parse_certificates(data, max_certs=max_certs, max_bytes=max_bytes)
+    if certs[0].is_ca:
+        ee = next((c for c in certs if not c.is_ca), None)
+        if ee is not None:
+            certs.remove(ee)
+            certs.insert(0, ee)
+    return CertChain(tuple(certs))
 
 
 # -- trust anchors ----------------------------------------------------------------------------
@@ -516,6 +532,8 @@ def leaf_profile(leaf: StiCertificate, *, strict_policy: bool = False) -> list[P
     Fatal: P-256 key; signed with ecdsa-with-SHA256 (or SHA-384, CP 1.4); not a CA;
     digitalSignature key usage when keyUsage is present; a TNAuthList with an SPC.
     Warnings (fatal with ``strict_policy``): missing keyUsage, no SHAKEN certificate policy OID.
+    A warning is a finding with ``ok=False, fatal=False``; TNAuthList encoding quirks are always
+    warnings.
     """
     out: list[ProfileFinding] = []
     key = leaf.cert.public_key()
@@ -549,9 +567,7 @@ def leaf_profile(leaf: StiCertificate, *, strict_policy: bool = False) -> list[P
     ku = _ext(leaf.cert, ExtensionOID.KEY_USAGE)
     if ku is None:
         out.append(
-            ProfileFinding(
-                "leaf_key_usage", not strict_policy, "keyUsage extension absent", strict_policy
-            )
+            ProfileFinding("leaf_key_usage", False, "keyUsage extension absent", strict_policy)
         )
     else:
         ds = bool(ku.value.digital_signature)  # type: ignore[attr-defined]
@@ -577,11 +593,13 @@ def leaf_profile(leaf: StiCertificate, *, strict_policy: bool = False) -> list[P
     else:
         q = f" ({'; '.join(leaf.tnauthlist_quirks)})" if leaf.tnauthlist_quirks else ""
         out.append(ProfileFinding("tnauthlist", True, f"SPC {leaf.spc}{q}", True))
+        for quirk in leaf.tnauthlist_quirks:  # tolerated, but reported (standards digest §10.16)
+            out.append(ProfileFinding("tnauthlist_encoding", False, quirk, False))
     pol = [p for p in leaf.policies if p in SHAKEN_POLICY_OIDS]
     out.append(
         ProfileFinding(
             "certificate_policy",
-            bool(pol) or not strict_policy,
+            bool(pol),
             f"SHAKEN CP {pol[0]}" if pol else "no SHAKEN certificate policy OID",
             strict_policy,
         )

@@ -286,8 +286,9 @@ def make_pki(
     leaf_key: ec.EllipticCurvePrivateKey | None = None,
 ) -> TestPKI:
     """Build a fresh test STI PKI. ``crl_url`` is the CRL distribution point of the STI-CA and
-    the SP certificate (the STI-PA CRL by default; None for none). With ``null_sigalg_ca``, the root and the STI-CA carry the
-    NULL signature-algorithm parameter of T-Mobile's production CAs (lenient path)."""
+    the SP certificate (the STI-PA CRL by default; None for none). With ``null_sigalg_ca``,
+    the root and the STI-CA carry the NULL signature-algorithm parameter of T-Mobile's
+    production CAs (lenient path)."""
     root_key = ec.generate_private_key(ec.SECP256R1())
     ca_key = ec.generate_private_key(ec.SECP256R1())
     lkey = leaf_key or ec.generate_private_key(ec.SECP256R1())

@@ -19,7 +19,6 @@ _MAX_TN_LEN = 32
 _SCHEME = re.compile(r"^(?:tel|sips?):", re.IGNORECASE)
 
 
-@lru_cache(maxsize=8192)  # calls repeat numbers; bounded, so hostile input cannot grow it
 def canonicalize_tn(value: str, *, nanp: bool = True) -> str | None:
     """Return the canonical TN string of ``value``, or None when it is not a telephone number.
 
@@ -30,8 +29,13 @@ def canonicalize_tn(value: str, *, nanp: bool = True) -> str | None:
     deployment's numbering plan), a 10-digit number gets the country code ``1`` prepended
     (standards digest §10 item 2). Non-ASCII digits are not digits here: ``"١٢٣"`` is not a TN.
     """
-    if not isinstance(value, str):
+    if not isinstance(value, str):  # before the cache: a list or dict is unhashable
         return None
+    return _canonicalize_tn(value, nanp)
+
+
+@lru_cache(maxsize=8192)  # calls repeat numbers; bounded, so hostile input cannot grow it
+def _canonicalize_tn(value: str, nanp: bool) -> str | None:
     s = value.strip()
     if len(s) > 256:
         return None

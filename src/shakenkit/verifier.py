@@ -102,6 +102,23 @@ class _Run:
         self.checks.append(Check(name=name, ok=True, detail=detail))
 
 
+# Checks whose detail never varies: built once (Check is frozen).
+_CHECK_HEADER = Check("identity_header", True, "Identity header parsed (RFC 8224 §4)")
+_CHECK_DECODE = Check("passport_decode", True, "base64url and JSON decoded")
+_CHECK_JOSE_SHAKEN = Check(
+    "passport_header", True, "alg ES256, typ passport, ppt shaken, x5u = info"
+)
+_CHECK_JOSE_PLAIN = Check("passport_header", True, "alg ES256, typ passport, x5u = info")
+_CHECK_CLAIMS_SHAKEN = Check("passport_claims", True, "required claims present (attest, origid)")
+_CHECK_CLAIMS_PLAIN = Check("passport_claims", True, "required claims present")
+_CHECK_ORIG = Check("orig_tn", True, "orig.tn matches the calling number (RFC 8224 §8.3)")
+_CHECK_DEST = Check("dest_tn", True, "dest.tn includes the called number (RFC 8224 §8.3)")
+_CHECK_FETCHED = Check("x5u_fetch", True, "certificate obtained")
+_CHECK_SIGNATURE = Check(
+    "signature", True, "ES256 signature valid over the received header.payload"
+)
+
+
 def _fail(
     run: _Run | None,
     sip_code: int,
@@ -117,7 +134,7 @@ def _fail(
     c = p.claims if p else None
     return Verdict._build(
         verstat="TN-Validation-Failed",
-        attest=c.attest if c and c.attest in ATTEST_VALUES else None,
+        attest=_attest(c.attest) if c else None,
         caller_id="likely_spoofed" if spoofed else "unverified",
         likely_spoofed=spoofed,
         error=VerdictError.of(sip_code, check, detail),
@@ -130,6 +147,12 @@ def _fail(
         checks=checks,
         warnings=run.warnings if run else [],
     )
+
+
+def _attest(value: object) -> str | None:
+    """``attest`` if it is one of "A", "B", "C" (RFC 8588 §4); any other JSON value is None
+    (a list or object must not reach a set lookup: unhashable)."""
+    return value if isinstance(value, str) and value in ATTEST_VALUES else None
 
 
 def _ppt_of(run: _Run | None) -> str | None:
@@ -185,7 +208,7 @@ def _precheck(
         return _fail(None, e.sip_code, e.check, e.detail)
     run = _Run(ih)
     run.warnings.extend(ih.warnings)
-    run.ok("identity_header", "Identity header parsed (RFC 8224 §4)")
+    run.checks.append(_CHECK_HEADER)
     h_ppt = ih.ppt
     try:
         if ih.compact:
@@ -221,7 +244,7 @@ def _precheck(
             )
         else:
             run.passport = decode_passport(ih.token, max_bytes=policy.max_passport_bytes)
-            run.ok("passport_decode", "base64url and JSON decoded")
+            run.checks.append(_CHECK_DECODE)
     except ShakenError as e:
         return _fail(run, e.sip_code, e.check, e.detail)
     p = run.passport
@@ -278,10 +301,10 @@ def _precheck(
         run.warnings.append(
             f"header parameters {', '.join(ignored)} ignored: the key comes from x5u"
         )
-    run.ok("passport_header", f"alg ES256, typ passport, ppt {t_ppt}, x5u matches info")
+    run.checks.append(_CHECK_JOSE_SHAKEN if t_ppt == "shaken" else _CHECK_JOSE_PLAIN)
     # Claims (RFC 8225 §5, RFC 8588 §4-5).
     shaken = t_ppt == "shaken"
-    if shaken and cl.attest not in ATTEST_VALUES:
+    if shaken and _attest(cl.attest) is None:
         return _fail(
             run, 438, "passport_claims", "attest is missing or not A, B or C (RFC 8588 §4)"
         )
@@ -296,7 +319,7 @@ def _precheck(
         )
     if cl.dest_tn_was_string:
         run.warnings.append("dest.tn is a string, not an array (RFC 8225 §5.2.1)")
-    run.ok("passport_claims", "required claims present" + (" (attest, origid)" if shaken else ""))
+    run.checks.append(_CHECK_CLAIMS_SHAKEN if shaken else _CHECK_CLAIMS_PLAIN)
     # Freshness (RFC 8224 §6.2 step 4; ATIS-1000074: 60 s).
     age = now - cl.iat
     if age > policy.max_age:
@@ -384,29 +407,38 @@ def _finish(
         # 436 and "unverified": an unreachable repository is no evidence of forgery.
         return _fail(run, 436, "x5u_fetch", chain.detail, spoofed=False)
     leaf = chain.leaf
-    signer = Signer(
-        x5u=url,
-        spc=leaf.spc,
-        subject=leaf.subject,
-        issuer=leaf.issuer,
-        not_after=int(leaf.not_after),
-        organization=leaf.organization,
-    )
-    run.ok("x5u_fetch", f"certificate obtained ({len(chain.certs)} in bundle)")
+    signer = chain._signers.get(url)
+    if signer is None:  # one immutable Signer per (chain, URL), reused by every call
+        signer = Signer(
+            x5u=url,
+            spc=leaf.spc,
+            subject=leaf.subject,
+            issuer=leaf.issuer,
+            not_after=int(leaf.not_after),
+            organization=leaf.organization,
+        )
+        if len(chain._signers) < 64:
+            chain._signers[url] = signer
+    run.checks.append(_CHECK_FETCHED)
     # Leaf profile (ATIS-1000080 §6.4.1) -- memoized on the chain with the path result.
-    prof = verifier._profile(chain)
-    for f in prof:
-        if not f.ok and f.fatal:
-            return _fail(run, 437, f"certificate_{f.name}", f.detail, signer=signer)
-        if not f.ok:
-            run.warnings.append(f.detail)
+    fatal, notes = verifier._profile(chain)
+    if fatal is not None:
+        return _fail(run, 437, f"certificate_{fatal.name}", fatal.detail, signer=signer)
+    if notes:
+        run.warnings.extend(notes)
     anchors = verifier.trust_store.snapshot()
     res = validate_chain(chain, anchors, now)
     if not res.ok:
         return _fail(run, 437, "certificate_chain", res.detail, signer=signer)
     if res.lenient:
         run.warnings.append("lenient certificate parse: NULL ECDSA signature-algorithm parameter")
-    run.ok("certificate_chain", f"{res.detail}; SPC {leaf.spc}")
+    memo = chain._checks.get(id(res))
+    if memo is None or memo[0] is not res:  # one Check per validation result, reused
+        memo = (res, Check("certificate_chain", True, f"{res.detail}; SPC {leaf.spc}"))
+        if len(chain._checks) > 8:
+            chain._checks.clear()
+        chain._checks[id(res)] = memo
+    run.checks.append(memo[1])
     crls = verifier._crls + list(fetched.crls)
     if crls:
         fine, detail = _revocation(res, crls, anchors, now)
@@ -430,7 +462,7 @@ def _finish(
             spoofed=False,
             signer=signer,
         )
-    key = leaf.cert.public_key()
+    key = leaf.key
     if not isinstance(key, ec.EllipticCurvePublicKey) or not verify_signature(p, key):
         n = len(p.signature)
         why = f" (signature is {n} bytes; ES256 needs 64-byte R||S)" if n != 64 else ""
@@ -441,7 +473,7 @@ def _finish(
             f"ES256 signature does not verify with the certificate's key{why}",
             signer=signer,
         )
-    run.ok("signature", "ES256 signature valid over the received header.payload")
+    run.checks.append(_CHECK_SIGNATURE)
     cl = p.claims
     numbers_compared = True
     if orig is None:
@@ -459,14 +491,14 @@ def _finish(
                 f"orig.tn {cl.orig_tn!r} does not match the calling number {orig[:40]!r}",
                 signer=signer,
             )
-        run.ok("orig_tn", f"orig.tn matches {want}")
+        run.checks.append(_CHECK_ORIG)
     if dest is None:
         numbers_compared = False
         run.warnings.append("no called number given: dest.tn not compared")
         run.ok("dest_tn", "not compared: no called number given")
     else:
         want = canonicalize_tn(dest)
-        if want is None or want not in {canonicalize_tn(t) for t in cl.dest_tns}:
+        if want is None or not any(canonicalize_tn(t) == want for t in cl.dest_tns):
             return _fail(
                 run,
                 438,
@@ -474,8 +506,8 @@ def _finish(
                 f"dest.tn {list(cl.dest_tns)!r} does not include the called number {dest[:40]!r}",
                 signer=signer,
             )
-        run.ok("dest_tn", f"dest.tn includes {want}")
-    attest = cl.attest if cl.attest in ATTEST_VALUES else None
+        run.checks.append(_CHECK_DEST)
+    attest = _attest(cl.attest)
     verified = numbers_compared and attest in policy.verified_attest
     return Verdict._build(
         verstat="TN-Validation-Passed",
@@ -556,11 +588,16 @@ class Verifier:
             c for data in crls for c in load_crls(data)
         ]
 
-    def _profile(self, chain: CertChain) -> list[ProfileFinding]:
+    def _profile(self, chain: CertChain) -> tuple[ProfileFinding | None, tuple[str, ...]]:
+        """The leaf-profile outcome, computed once per chain: the first fatal finding (or
+        None) and the warnings of the tolerated ones."""
         strict = self.policy.strict_certificate_policy
         cached = chain._profiles.get(strict)
         if cached is None:
-            cached = chain._profiles[strict] = leaf_profile(chain.leaf, strict_policy=strict)
+            found = leaf_profile(chain.leaf, strict_policy=strict)
+            fatal = next((f for f in found if not f.ok and f.fatal), None)
+            notes = tuple(f.detail for f in found if not f.ok and not f.fatal)
+            cached = chain._profiles[strict] = (fatal, notes)
         return cached
 
     def _crl_urls(self, chain: CertChain | CertificateFetchError, now: float) -> list[str]:
