@@ -1080,7 +1080,8 @@ class Fetcher(Generic[T]):
             raise _Failure("policy", "the URL is not valid") from None
         if url.scheme != "https" and not (url.scheme == "http" and policy.insecure_allow_http):
             raise _Failure("policy", f"the scheme {url.scheme!r} is not allowed (https only)")
-        if url.userinfo:
+        # ATIS-1000074 v003 (standards digest §6.4): no userinfo (even an empty one: "https://@h/").
+        if url.userinfo or "@" in urlsplit(raw).netloc:
             raise _Failure("policy", "URLs with userinfo are not allowed")
         host = url.raw_host.decode("ascii", "replace")
         if not host:

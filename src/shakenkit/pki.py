@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cachetools import LRUCache
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -98,11 +99,13 @@ class StiCertificate:
     lenient: _der.RepairedCertificate | None = field(default=None, repr=False)
     organization: str | None = None
     key: Any = field(default=None, repr=False)  # the public key, loaded once
+    key_usage: tuple[bool, bool] | None = None  # (digitalSignature, keyCertSign) if present
+    crl_issuers: tuple[str, ...] = ()  # cRLIssuer names of the CRL distribution points
 
     @property
     def public_key(self) -> object:
         """The certificate's public key (a `cryptography` key object)."""
-        return self.cert.public_key()
+        return self.key
 
     @property
     def tbs(self) -> bytes:
@@ -153,6 +156,8 @@ def load_certificate(der: bytes) -> StiCertificate:
     spc: str | None = None
     policies: tuple[str, ...] = ()
     crl_urls: list[str] = []
+    crl_issuers: list[str] = []
+    key_usage: tuple[bool, bool] | None = None
     is_ca = False
     for ext in extensions:
         oid = ext.oid
@@ -172,12 +177,20 @@ def load_certificate(der: bytes) -> StiCertificate:
                 for gn in dp.full_name or ():
                     if isinstance(gn, x509.UniformResourceIdentifier):
                         crl_urls.append(gn.value)
+            for dp in ext.value:
+                for gn in dp.crl_issuer or ():
+                    if isinstance(gn, x509.DirectoryName):
+                        crl_issuers.append(gn.value.rfc4514_string())
         elif oid == ExtensionOID.BASIC_CONSTRAINTS:
             is_ca = bool(ext.value.ca)
+        elif oid == ExtensionOID.KEY_USAGE:
+            key_usage = (bool(ext.value.digital_signature), bool(ext.value.key_cert_sign))
     orgs = cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
     return StiCertificate(
         der=der,
-        cert=cert,
+        # A fresh object without the parsed-extension cache (~3 KiB) the reading above filled:
+        # the facts are copied out; path validation needs only the certificate itself.
+        cert=x509.load_der_x509_certificate(repaired.der if repaired else der),
         fingerprint=hashlib.sha256(der).hexdigest(),
         subject=cert.subject.rfc4514_string(),
         issuer=cert.issuer.rfc4514_string(),
@@ -192,6 +205,8 @@ def load_certificate(der: bytes) -> StiCertificate:
         lenient=repaired,
         organization=str(orgs[0].value) if orgs else None,
         key=cert.public_key(),
+        key_usage=key_usage,
+        crl_issuers=tuple(crl_issuers),
     )
 
 
@@ -228,7 +243,23 @@ def parse_certificates(
         raise CertificateError(
             "no certificate found (neither PEM nor DER)", check="certificate_parse"
         )
-    return [load_certificate(d) for d in ders]
+    return [_interned(d) for d in ders]
+
+
+# Thousands of SP chains share a few dozen STI-CA intermediates: parse each distinct DER once
+# and share the (immutable) object. Bounded LRU, so hostile bundles cannot grow it.
+_INTERN: LRUCache[bytes, StiCertificate] = LRUCache(maxsize=1024)
+_INTERN_LOCK = threading.Lock()
+
+
+def _interned(der: bytes) -> StiCertificate:
+    with _INTERN_LOCK:
+        hit = _INTERN.get(der)
+    if hit is None:
+        hit = load_certificate(der)
+        with _INTERN_LOCK:
+            _INTERN[der] = hit
+    return hit
 
 
 @dataclass(frozen=True, slots=True)
@@ -391,7 +422,7 @@ MAX_CHAIN_DEPTH = 4
 
 def _issuer_signed(child: StiCertificate, issuer: StiCertificate) -> bool:
     """Does ``issuer``'s key verify ``child``'s signature over its ORIGINAL TBS bytes?"""
-    key = issuer.cert.public_key()
+    key = issuer.key
     h = _HASHES.get(child.signature_oid)
     if h is None or not isinstance(key, ec.EllipticCurvePublicKey):
         return False
@@ -536,7 +567,7 @@ def leaf_profile(leaf: StiCertificate, *, strict_policy: bool = False) -> list[P
     warnings.
     """
     out: list[ProfileFinding] = []
-    key = leaf.cert.public_key()
+    key = leaf.key
     p256 = isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP256R1)
     out.append(
         ProfileFinding("leaf_key", p256, "P-256 key" if p256 else "key is not ECDSA P-256", True)
@@ -564,13 +595,13 @@ def leaf_profile(leaf: StiCertificate, *, strict_policy: bool = False) -> list[P
             True,
         )
     )
-    ku = _ext(leaf.cert, ExtensionOID.KEY_USAGE)
+    ku = leaf.key_usage
     if ku is None:
         out.append(
             ProfileFinding("leaf_key_usage", False, "keyUsage extension absent", strict_policy)
         )
     else:
-        ds = bool(ku.value.digital_signature)  # type: ignore[attr-defined]
+        ds = ku[0]
         out.append(
             ProfileFinding(
                 "leaf_key_usage",
@@ -624,14 +655,7 @@ def load_crls(data: bytes) -> list[x509.CertificateRevocationList]:
 
 
 def _crl_issuer_names(c: StiCertificate) -> set[str]:
-    names = {c.issuer}
-    dp = _ext(c.cert, ExtensionOID.CRL_DISTRIBUTION_POINTS)
-    if dp is not None:
-        for point in dp.value:  # type: ignore[attr-defined]
-            for gn in point.crl_issuer or ():
-                if isinstance(gn, x509.DirectoryName):
-                    names.add(gn.value.rfc4514_string())
-    return names
+    return {c.issuer, *c.crl_issuers}
 
 
 def check_revocation(
@@ -644,7 +668,7 @@ def check_revocation(
     cRLIssuer of the STI-PA's indirect CRL). A CRL whose issuer key is known (on the path or an
     anchor) must carry a valid signature, else it is ignored. Returns (not_revoked, detail).
     """
-    keys = {c.subject: c.cert.public_key() for c in (*path, *anchors.certs)}
+    keys = {c.subject: c.key for c in (*path, *anchors.certs)}
     checked = 0
     notes: list[str] = []
     for c in path[:-1] if len(path) > 1 else path:
@@ -656,7 +680,7 @@ def check_revocation(
             k = keys.get(iname)
             if k is not None:
                 try:
-                    if not crl.is_signature_valid(k):  # type: ignore[arg-type]
+                    if not crl.is_signature_valid(k):
                         notes.append(f"CRL from {iname} has a bad signature; ignored")
                         continue
                 except (TypeError, ValueError):

@@ -223,7 +223,7 @@ def _precheck(
                     "ATIS-1000074 requires the full form)",
                 )
             if h_ppt is not None and h_ppt not in SUPPORTED_PPT:
-                return _skip(run, h_ppt)
+                return _skip(run, h_ppt, policy)
             o, d = canonicalize_tn(orig or ""), canonicalize_tn(dest or "")
             if o is None or d is None:
                 return _fail(
@@ -286,7 +286,7 @@ def _precheck(
             f"ppt parameter {h_ppt!r} differs from the PASSporT's ppt {t_ppt!r} (RFC 8224 §4)",
         )
     if t_ppt is not None and t_ppt not in SUPPORTED_PPT:
-        return _skip(run, t_ppt)
+        return _skip(run, t_ppt, policy)
     if not isinstance(hd.x5u, str) or not hd.x5u:
         return _fail(run, 438, "passport_header", "x5u is missing (RFC 8225 §4.3, ATIS-1000074)")
     if hd.x5u != ih.info:
@@ -321,6 +321,8 @@ def _precheck(
         run.warnings.append("dest.tn is a string, not an array (RFC 8225 §5.2.1)")
     run.checks.append(_CHECK_CLAIMS_SHAKEN if shaken else _CHECK_CLAIMS_PLAIN)
     # Freshness (RFC 8224 §6.2 step 4; ATIS-1000074: 60 s).
+    if not -_IAT_LIMIT < cl.iat < _IAT_LIMIT:  # before float arithmetic: no OverflowError
+        return _fail(run, 403, "freshness", f"iat {str(cl.iat)[:24]} is out of range")
     age = now - cl.iat
     if age > policy.max_age:
         hint = " (iat looks like milliseconds)" if cl.iat > 10_000_000_000 else ""
@@ -343,7 +345,7 @@ def _precheck(
     return run
 
 
-def _skip(run: _Run, ppt: str) -> Verdict:
+def _skip(run: _Run, ppt: str, policy: Policy) -> Verdict:
     run.checks.append(
         Check(
             name="ppt",
@@ -351,7 +353,7 @@ def _skip(run: _Run, ppt: str) -> Verdict:
             detail=f"ppt {ppt[:20]!r} is not supported; header skipped (RFC 8224 §6.2 step 1)",
         )
     )
-    v = no_identity_verdict(Policy(), "no supported Identity header")
+    v = no_identity_verdict(policy, "no supported Identity header")
     return v.model_copy(update={"checks": run.checks, "ppt": ppt, "warnings": run.warnings})
 
 
@@ -488,7 +490,7 @@ def _finish(
                 run,
                 438,
                 "orig_tn",
-                f"orig.tn {cl.orig_tn!r} does not match the calling number {orig[:40]!r}",
+                f"orig.tn {cl.orig_tn!r} does not match the calling number {str(orig)[:40]!r}",
                 signer=signer,
             )
         run.checks.append(_CHECK_ORIG)
@@ -503,7 +505,8 @@ def _finish(
                 run,
                 438,
                 "dest_tn",
-                f"dest.tn {list(cl.dest_tns)!r} does not include the called number {dest[:40]!r}",
+                f"dest.tn {list(cl.dest_tns)!r} does not include the called number "
+                f"{str(dest)[:40]!r}",
                 signer=signer,
             )
         run.checks.append(_CHECK_DEST)
@@ -525,6 +528,18 @@ def _finish(
         warnings=run.warnings,
     )
 
+
+def _number(value: object) -> str | None:
+    """A calling/called number as text: ints are accepted; anything else that is not text
+    becomes a value no TN matches (a mismatch verdict, never an exception)."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return "<not a telephone number>"
+
+
+_IAT_LIMIT = 2**53  # beyond any real NumericDate; larger ints cannot meet a float clock
 
 _RANK = {"A": 0, "B": 1, "C": 2, None: 3}
 
@@ -669,9 +684,14 @@ class Verifier:
         values = self._values(identity)
         if isinstance(values, Verdict):
             return values
+        orig, dest = _number(orig), _number(dest)
         out = []
         for raw in values:
-            step = _precheck(raw, orig, dest, t, date, self.policy)
+            step = (
+                raw
+                if isinstance(raw, Verdict)
+                else _precheck(raw, orig, dest, t, date, self.policy)
+            )
             if isinstance(step, Verdict):
                 out.append(step)
                 continue
@@ -696,9 +716,14 @@ class Verifier:
         values = self._values(identity)
         if isinstance(values, Verdict):
             return values
+        orig, dest = _number(orig), _number(dest)
         out = []
         for raw in values:
-            step = _precheck(raw, orig, dest, t, date, self.policy)
+            step = (
+                raw
+                if isinstance(raw, Verdict)
+                else _precheck(raw, orig, dest, t, date, self.policy)
+            )
             if isinstance(step, Verdict):
                 out.append(step)
                 continue
@@ -730,26 +755,35 @@ class Verifier:
         if callable(closer):
             await closer()
 
-    def _values(self, identity: str | Sequence[str] | None) -> list[str] | Verdict:
-        if identity is None or (not isinstance(identity, str) and not identity):
+    def _values(self, identity: object) -> list[str | Verdict] | Verdict:
+        """The header values to verify, one unit each: a value, or the 438 verdict of an item
+        that is not text or cannot be split (it does not veto the other headers)."""
+        if isinstance(identity, bytes | bytearray):
+            identity = bytes(identity).decode("utf-8", "replace")
+        if identity is None or (isinstance(identity, str | list | tuple) and not identity):
             return no_identity_verdict(self.policy)
-        items = [identity] if isinstance(identity, str) else list(identity)
-        values: list[str] = []
-        try:
-            for item in items:
-                if not isinstance(item, str):
-                    return _fail(None, 438, "identity_header", "Identity header value is not text")
-                if "," in item:
-                    values.extend(
-                        split_identity_values(item, max_bytes=self.policy.max_header_bytes)
-                    )
-                elif item.strip():
-                    values.append(item)
-        except ShakenError as e:
-            return _fail(None, e.sip_code, e.check, e.detail)
-        if not values:
-            return no_identity_verdict(self.policy)
-        return values
+        if isinstance(identity, str):
+            items: list[object] = [identity]
+        else:
+            try:
+                items = list(identity)  # type: ignore[call-overload]
+            except TypeError:
+                return _fail(None, 438, "identity_header", "Identity header value is not text")
+        units: list[str | Verdict] = []
+        limit = self.policy.max_header_bytes
+        for item in items:
+            if not isinstance(item, str):
+                units.append(
+                    _fail(None, 438, "identity_header", "Identity header value is not text")
+                )
+            elif "," in item:
+                try:
+                    units.extend(split_identity_values(item, max_bytes=limit))
+                except ShakenError as e:
+                    units.append(_fail(None, e.sip_code, e.check, e.detail))
+            elif item.strip():
+                units.append(item)
+        return units or no_identity_verdict(self.policy)
 
     def _finish(
         self,
