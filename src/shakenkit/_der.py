@@ -193,12 +193,30 @@ def _only_child(value: bytes) -> TLV:
     return children[0]
 
 
+def _missing_length_spc(value: bytes) -> str | None:
+    """The one malformation seen live: ``30 08 A0 06 16 "558J"`` (``16 04`` lost its length
+    octet). Every outer length is consistent with a 4-character SPC; only that exact shape, with
+    an uppercase-alphanumeric SPC, is read."""
+    n = len(value)
+    if n < 6 or value[0] != 0x30 or value[2] != 0xA0 or value[4] != 0x16:
+        return None
+    chars = value[5:]
+    if value[1] != n - 1 or value[3] != n - 3 or not 1 <= len(chars) <= 15:
+        return None
+    text = chars.decode("ascii", "replace")
+    return text if text.isascii() and text.isalnum() and text.upper() == text else None
+
+
 def parse_tnauthlist(value: bytes) -> tuple[list[TNAuthEntry], list[str]]:
     """Parse the TNAuthList extension value (RFC 8226 §9, EXPLICIT tags).
 
     Returns the entries and the quirks tolerated on the way (implicitly tagged SPC, a bare
-    PrintableString SPC as seen in 6 live certificates, see the corpus README).
+    PrintableString SPC as seen in 6 live certificates, see the corpus README; an SPC whose
+    IA5String length octet is missing, as in 6 live 1RouteGroup-issued certificates).
     """
+    spc = _missing_length_spc(value)
+    if spc is not None:
+        return [TNAuthEntry("spc", spc)], ["SPC IA5String lacks its length octet (malformed DER)"]
     top, end = read_tlv(value)
     if end != len(value):
         raise DERError("trailing bytes after TNAuthList")
