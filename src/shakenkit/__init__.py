@@ -15,9 +15,11 @@ from .errors import (
     PassportError,
     ShakenError,
 )
+from .fetch import FetchError, FetchPolicy
 from .identity import IdentityHeader, format_identity, parse_identity, parse_identity_headers
 from .passport import Passport, decode_passport
 from .pki import CertChain, StiCertificate, TrustStore, parse_chain
+from .repository import HttpsSource
 from .sources import CertificateSource, StaticSource
 from .tn import canonicalize_tn
 from .verdict import Check, Signer, Verdict, VerdictError
@@ -31,6 +33,9 @@ __all__ = [
     "CertificateFetchError",
     "CertificateSource",
     "Check",
+    "FetchError",
+    "FetchPolicy",
+    "HttpsSource",
     "IdentityHeader",
     "IdentityHeaderError",
     "Passport",
