@@ -20,7 +20,6 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import (
     decode_dss_signature,
-    encode_dss_signature,
 )
 
 from .errors import PassportError
@@ -301,12 +300,26 @@ def rebuild_compact(
     return _build(h, c, si, b64url_decode(signature_b64, what="signature"))
 
 
+def _der_int(b: bytes) -> bytes:
+    b = b.lstrip(b"\x00") or b"\x00"
+    if b[0] & 0x80:  # DER INTEGER is signed: keep it positive
+        b = b"\x00" + b
+    return b"\x02" + bytes((len(b),)) + b
+
+
+def _raw_to_der(sig: bytes) -> bytes:
+    """JWS R||S (RFC 7518 §3.4) to the DER ECDSA-Sig-Value `cryptography` verifies; byte
+    work here is cheaper than two big-int conversions plus encode_dss_signature."""
+    body = _der_int(sig[:32]) + _der_int(sig[32:])
+    return b"\x30" + bytes((len(body),)) + body
+
+
 def verify_signature(passport: Passport, public_key: ec.EllipticCurvePublicKey) -> bool:
     """ES256 (RFC 7518 §3.4): a 64-byte R||S signature over the received signing input."""
     sig = passport.signature
     if len(sig) != 64:
         return False
-    der = encode_dss_signature(int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big"))
+    der = _raw_to_der(sig)
     try:
         public_key.verify(der, passport.signing_input, _ECDSA_SHA256)
     except InvalidSignature:
