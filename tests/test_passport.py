@@ -13,6 +13,8 @@ import json
 import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from shakenkit import PassportError, Verifier, decode_passport
 from shakenkit.errors import CertificateFetchError
@@ -471,3 +473,17 @@ def test_no_network_for_undecodable_passport(pki):
     v = Verifier(trust_anchors=[pki.root_pem], source=Refuse())
     bad = identity(f"{H}.{base64.urlsafe_b64encode(b'[1]').decode().rstrip('=')}.{S}", pki.x5u)
     assert _err(v.verify(bad, orig=ORIG, dest=DEST, now=NOW))[1] == "passport_decode"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(min_size=64, max_size=64), st.integers(0, 40), st.integers(0, 40))
+def test_raw_rs_signature_converts_to_the_der_cryptography_expects(sig, zr, zs):
+    """RFC 7518 §3.4: R||S -> DER ECDSA-Sig-Value, equal to ``encode_dss_signature`` (leading
+    zero bytes and high bits included)."""
+    from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+    from shakenkit.passport import _raw_to_der
+
+    sig = bytes(zr) + sig[zr:32] + bytes(zs) + sig[32 + zs :] if zr <= 32 and zs <= 32 else sig
+    r, s = int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big")
+    assert _raw_to_der(sig) == encode_dss_signature(r, s)
