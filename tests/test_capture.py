@@ -1,0 +1,607 @@
+"""shakenkit.capture: INVITEs from pcap/pcapng (link types, IPv4/IPv6, UDP, TCP reassembly,
+fragments), SIP text files and JSON Lines; freshness judged at capture time.
+
+Captures are built here with scapy (the library shakenkit reads them with), at the fixed time
+NOW of the test suite.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import io
+import json
+import struct
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from scapy.layers.inet import ICMP, IP, TCP, UDP, IPerror, UDPerror, fragment
+from scapy.layers.inet6 import IPv6, IPv6ExtHdrFragment, fragment6
+from scapy.layers.l2 import CookedLinux, CookedLinuxV2, Dot1Q, Ether, Loopback
+from scapy.packet import Packet, Raw
+from scapy.utils import PcapNgWriter, PcapWriter
+
+from shakenkit import Verifier
+from shakenkit.capture import (
+    MAX_TCP_STREAMS,
+    CallRecord,
+    CaptureError,
+    judged_at,
+    read_records,
+    sniff_file,
+    sniff_format,
+    verify_records,
+)
+from shakenkit.sip import SipParseError
+from shakenkit.testing import TestPKI
+from tests.conftest import DEST_TN, NOW, ORIG_TN
+
+A, B = "192.0.2.10", "198.51.100.20"
+A6, B6 = "2001:db8::10", "2001:db8::20"
+ETH = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")  # no MAC resolution by scapy
+
+
+def invite(identity: str | None, n: int = 1, *, body: str = "v=0\r\n", date: int = NOW) -> bytes:
+    from email.utils import formatdate
+
+    lines = [
+        f"INVITE sip:+{DEST_TN}@cr.example.net;user=phone SIP/2.0",
+        f"Via: SIP/2.0/UDP {A}:5060;branch=z9hG4bK-{n}",
+        "Max-Forwards: 70",
+        f"From: <sip:+{ORIG_TN}@sp.example.com;user=phone>;tag={n}",
+        f"To: <sip:+{DEST_TN}@cr.example.net;user=phone>",
+        f"Call-ID: call-{n}@sp.example.com",
+        "CSeq: 1 INVITE",
+        f"Date: {formatdate(date, usegmt=True)}",
+    ]
+    if identity:
+        lines.append(f"Identity: {identity}")
+    lines += ["Content-Type: application/sdp", f"Content-Length: {len(body)}", "", body]
+    return "\r\n".join(lines).encode()
+
+
+TRYING = b"SIP/2.0 100 Trying\r\nVia: SIP/2.0/UDP h\r\nContent-Length: 0\r\n\r\n"
+BYE = (
+    b"BYE sip:x@h SIP/2.0\r\nFrom: <sip:a@h>;tag=1\r\nTo: <sip:b@h>;tag=2\r\nCall-ID: c\r\n"
+    b"CSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n"
+)
+
+
+@pytest.fixture(scope="module")
+def header(pki: TestPKI) -> str:
+    return pki.sign(orig=ORIG_TN, dest=DEST_TN, iat=NOW)
+
+
+def udp(payload: bytes, t: float = NOW, *, v6: bool = False) -> Packet:
+    ip = IPv6(src=A6, dst=B6) if v6 else IP(src=A, dst=B)
+    p = ETH / ip / UDP(sport=5060, dport=5060) / Raw(payload)
+    p.time = t
+    return p
+
+
+def tcp(payload: bytes, seq: int, t: float = NOW, *, flags: str = "PA", v6: bool = False) -> Packet:
+    ip = IPv6(src=A6, dst=B6) if v6 else IP(src=A, dst=B)
+    p = ETH / ip / TCP(sport=40000, dport=5060, seq=seq, flags=flags) / Raw(payload)
+    p.time = t
+    return p
+
+
+def write(path: Path, pkts: list[Packet], **kw: Any) -> Path:
+    w = PcapWriter(str(path), **kw)
+    for p in pkts:
+        w.write(p)
+    w.close()
+    return path
+
+
+def records(path: Path | str, **kw: Any) -> list[CallRecord]:
+    return list(read_records(path, **kw))
+
+
+def ids(recs: list[CallRecord]) -> list[str | None]:
+    return [r.call_id for r in recs]
+
+
+# -- pcap --------------------------------------------------------------------------------------
+
+
+def test_udp_over_ethernet_pcap(tmp_path: Path, header: str) -> None:
+    """pcap, Ethernet, UDP over IPv4: one record per INVITE frame with frame number and time."""
+    pkts = [udp(invite(header, 1)), udp(TRYING, NOW + 0.5), udp(invite(header, 2), NOW + 1.25)]
+    recs = records(write(tmp_path / "c.pcap", pkts))
+    assert ids(recs) == ["call-1@sp.example.com", "call-2@sp.example.com"]
+    assert [r.frame for r in recs] == [1, 3]
+    assert [r.time for r in recs] == [NOW, NOW + 1.25]
+    assert all(r.transport == "udp" and r.message is not None for r in recs)
+    assert recs[0].identity == (header,) and recs[0].orig == ORIG_TN and recs[0].dest == DEST_TN
+
+
+@pytest.mark.parametrize(
+    ("kw", "magic"),
+    [
+        ({}, None),
+        ({"endianness": ">"}, b"\xa1\xb2\xc3\xd4"),
+        ({"endianness": "<"}, b"\xd4\xc3\xb2\xa1"),
+        ({"endianness": ">", "nano": True}, b"\xa1\xb2\x3c\x4d"),
+        ({"endianness": "<", "nano": True}, b"\x4d\x3c\xb2\xa1"),
+        ({"gz": True}, b"\x1f\x8b"),
+    ],
+)
+def test_pcap_byte_orders_nanoseconds_and_gzip(
+    tmp_path: Path, header: str, kw: dict[str, Any], magic: bytes | None
+) -> None:
+    """All four pcap magics (standards: a1b2c3d4, d4c3b2a1, a1b23c4d, 4d3cb2a1), and gzip."""
+    path = write(tmp_path / "c.pcap", [udp(invite(header), NOW + 0.25)], **kw)
+    if magic is not None:
+        assert path.read_bytes()[: len(magic)] == magic
+    [r] = records(path)
+    assert r.time == pytest.approx(NOW + 0.25)
+
+
+def raw_pcap(path: Path, linktype: int, frames: list[bytes], t: int = NOW) -> Path:
+    """A classic pcap (libpcap file format) with any link type, written by hand."""
+    out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262_144, linktype)]
+    for f in frames:
+        out.append(struct.pack("<IIII", t, 0, len(f), len(f)) + f)
+    path.write_bytes(b"".join(out))
+    return path
+
+
+def test_linux_cooked_capture_sll_and_sll2(tmp_path: Path, header: str) -> None:
+    """Linux 'any' captures: SLL (113) and SLL2 (276)."""
+    ip = IP(src=A, dst=B) / UDP(sport=5060, dport=5060) / Raw(invite(header))
+    sll = bytes(CookedLinux(pkttype=0, lladdrtype=1, lladdrlen=6, proto=0x0800) / ip)
+    sll2 = bytes(CookedLinuxV2(proto=0x0800, ifindex=1, lladdrtype=1, lladdrlen=6) / ip)
+    for lt, frame in ((113, sll), (276, sll2)):
+        [r] = records(raw_pcap(tmp_path / f"{lt}.pcap", lt, [frame]))
+        assert r.call_id == "call-1@sp.example.com" and r.frame == 1
+
+
+@pytest.mark.parametrize("linktype", [101, 12, 228, 229, 0])
+def test_raw_ip_and_loopback_link_types(tmp_path: Path, header: str, linktype: int) -> None:
+    """Raw IP (101, 12: IPv4 or IPv6 by version; 228 IPv4; 229 IPv6) and BSD loopback (0)."""
+    v6 = linktype == 229
+    ip = (IPv6(src=A6, dst=B6) if v6 else IP(src=A, dst=B)) / UDP() / Raw(invite(header))
+    frame = bytes(Loopback(type=2) / ip) if linktype == 0 else bytes(ip)
+    [r] = records(raw_pcap(tmp_path / "r.pcap", linktype, [frame]))
+    assert r.message is not None and r.message.calling_tn == ORIG_TN
+
+
+def test_raw_ip_ipv6(tmp_path: Path, header: str) -> None:
+    frame = bytes(IPv6(src=A6, dst=B6) / UDP() / Raw(invite(header)))
+    [r] = records(raw_pcap(tmp_path / "r6.pcap", 101, [frame]))
+    assert r.call_id == "call-1@sp.example.com"
+
+
+def test_unsupported_link_type_is_skipped(tmp_path: Path, header: str) -> None:
+    frame = bytes(IP(src=A, dst=B) / UDP() / Raw(invite(header)))
+    assert records(raw_pcap(tmp_path / "x.pcap", 147, [frame])) == []
+
+
+def test_pcapng_with_two_interfaces(tmp_path: Path, header: str) -> None:
+    """pcapng (0a0d0d0a): interfaces with different link types (Ethernet and SLL2)."""
+    path = tmp_path / "c.pcapng"
+    w = PcapNgWriter(str(path))
+    a = udp(invite(header, 1), NOW + 0.5)
+    a.sniffed_on = "eth0"
+    b = CookedLinuxV2(proto=0x0800) / IP(src=A, dst=B) / UDP() / Raw(invite(header, 2))
+    b.time, b.sniffed_on = NOW + 2, "any"
+    for p in (a, udp(TRYING), b):
+        w.write(p)
+    w.close()
+    assert path.read_bytes()[:4] == b"\x0a\x0d\x0d\x0a"
+    recs = records(path)
+    assert ids(recs) == ["call-1@sp.example.com", "call-2@sp.example.com"]
+    assert [r.frame for r in recs] == [1, 3]
+    assert [r.time for r in recs] == [pytest.approx(NOW + 0.5), pytest.approx(NOW + 2)]
+
+
+# -- TCP ---------------------------------------------------------------------------------------
+
+
+def test_invite_split_across_two_tcp_segments(tmp_path: Path, header: str) -> None:
+    """TCP reassembly: the message is complete when its Content-Length body has arrived; the
+    record carries the frame that completed it."""
+    msg = invite(header)
+    cut = len(msg) // 2
+    pkts = [
+        tcp(b"", 999, NOW - 1, flags="S"),
+        tcp(msg[:cut], 1000, NOW),
+        tcp(msg[cut:], 1000 + cut, NOW + 0.01),
+    ]
+    [r] = records(write(tmp_path / "t.pcap", pkts))
+    assert (r.frame, r.transport, r.time) == (3, "tcp", pytest.approx(NOW + 0.01))
+    assert r.message is not None and r.message.identity == (header,)
+
+
+def test_tcp_split_inside_the_headers_and_the_request_line(tmp_path: Path, header: str) -> None:
+    msg = invite(header)
+    for cut in (10, 30, len(msg) - 3):
+        pkts = [tcp(msg[:cut], 5000), tcp(msg[cut:], 5000 + cut)]
+        [r] = records(write(tmp_path / "t.pcap", pkts))
+        assert r.message is not None and r.message.identity == (header,)
+
+
+def test_tcp_out_of_order_and_retransmitted_segments(tmp_path: Path, header: str) -> None:
+    msg = invite(header)
+    a, b, c = msg[:300], msg[300:700], msg[700:]
+    pkts = [
+        tcp(a, 1),
+        tcp(c, 1 + 700),  # arrives before the middle
+        tcp(a, 1),  # retransmission
+        tcp(b, 1 + 300),
+        tcp(msg[650:], 1 + 650),  # overlapping retransmission after completion
+    ]
+    recs = records(write(tmp_path / "t.pcap", pkts))
+    assert len(recs) == 1 and recs[0].frame == 4
+    assert recs[0].message is not None and recs[0].message.identity == (header,)
+
+
+def test_several_messages_in_one_tcp_segment(tmp_path: Path, header: str) -> None:
+    """Responses and other requests in the stream are skipped; each INVITE is read."""
+    data = TRYING + invite(header, 1) + b"\r\n\r\n" + BYE + invite(header, 2)
+    recs = records(write(tmp_path / "t.pcap", [tcp(data, 77)]))
+    assert ids(recs) == ["call-1@sp.example.com", "call-2@sp.example.com"]
+
+
+def test_tcp_sequence_wraparound(tmp_path: Path, header: str) -> None:
+    msg = invite(header)
+    start = (1 << 32) - 100
+    pkts = [tcp(msg[:200], start), tcp(msg[200:], (start + 200) & 0xFFFFFFFF)]
+    assert len(records(write(tmp_path / "t.pcap", pkts))) == 1
+
+
+def test_tcp_message_cut_short_is_flushed_with_its_headers(tmp_path: Path, header: str) -> None:
+    """A stream that ends (FIN) before the body is complete: the headers are still read."""
+    msg = invite(header, body="v=0\r\n" * 20)
+    pkts = [tcp(msg[:-30], 10), tcp(b"", 10 + len(msg) - 30, NOW + 1, flags="FA")]
+    [r] = records(write(tmp_path / "t.pcap", pkts))
+    assert r.message is not None and r.message.identity == (header,)
+    assert r.frame == 2
+
+
+def test_tcp_over_ipv6(tmp_path: Path, header: str) -> None:
+    msg = invite(header)
+    pkts = [tcp(msg[:100], 1, v6=True), tcp(msg[100:], 101, v6=True)]
+    [r] = records(write(tmp_path / "t6.pcap", pkts))
+    assert r.transport == "tcp" and r.call_id == "call-1@sp.example.com"
+
+
+def test_tcp_streams_are_bounded(tmp_path: Path, header: str) -> None:
+    """Constant memory: at most MAX_TCP_STREAMS streams are held; the oldest are dropped."""
+    msg = invite(header)
+    template = bytes(ETH / IP(src=A, dst=B) / TCP(sport=1, dport=5060, seq=1) / Raw(msg[:200]))
+    frames = [
+        template[:34] + struct.pack(">H", 1024 + i) + template[36:]  # TCP source port
+        for i in range(MAX_TCP_STREAMS + 50)
+    ]
+    recs = records(raw_pcap(tmp_path / "many.pcap", 1, frames))
+    assert len(recs) <= MAX_TCP_STREAMS  # flushed partial heads never parse as complete
+
+
+# -- IPv6, fragments, noise --------------------------------------------------------------------
+
+
+def test_udp_over_ipv6(tmp_path: Path, header: str) -> None:
+    [r] = records(write(tmp_path / "c.pcap", [udp(invite(header), v6=True)]))
+    assert r.call_id == "call-1@sp.example.com"
+
+
+def test_fragmented_udp_invites_are_reassembled(tmp_path: Path, header: str) -> None:
+    """IPv4 and IPv6 fragments (large INVITEs over UDP)."""
+    msg = invite(header, body="a=x\r\n" * 200)
+    v4 = fragment(IP(src=A, dst=B, id=7) / UDP(sport=5060, dport=5060) / Raw(msg), fragsize=500)
+    v6 = fragment6(IPv6(src=A6, dst=B6) / IPv6ExtHdrFragment(id=9) / UDP() / Raw(msg), fragSize=600)
+    pkts = [ETH / f for f in v4[::-1]] + [ETH / f for f in v6]
+    for p in pkts:
+        p.time = NOW
+    recs = records(write(tmp_path / "f.pcap", pkts))
+    assert len(v4) > 2 and len(v6) > 2
+    assert [r.frame for r in recs] == [len(v4), len(v4) + len(v6)]
+    assert all(r.message is not None and r.message.identity == (header,) for r in recs)
+
+
+def test_noise_is_ignored(tmp_path: Path, header: str) -> None:
+    """Responses, non-INVITE requests, keep-alives, RTP and ICMP errors quoting an INVITE
+    are skipped; a VLAN-tagged INVITE is read."""
+    icmp = (
+        ETH
+        / IP(src=B, dst=A)
+        / ICMP(type=3, code=3)
+        / IPerror(src=A, dst=B)
+        / UDPerror(sport=5060, dport=5060)
+        / Raw(invite(header))
+    )
+    vlan = ETH / Dot1Q(vlan=42) / IP(src=A, dst=B) / UDP() / Raw(invite(header, 9))
+    pkts = [udp(TRYING), udp(BYE), udp(b"\r\n\r\n"), udp(b"\x80\x00" + bytes(160)), icmp, vlan]
+    for p in pkts:
+        p.time = NOW
+    [r] = records(write(tmp_path / "n.pcap", pkts))
+    assert (r.call_id, r.frame) == ("call-9@sp.example.com", 6)
+
+
+def test_malformed_invite_in_a_capture_is_an_error_record(tmp_path: Path) -> None:
+    bad = b"INVITE sip:x@h SIP/2.0\r\nFrom <no colon>\r\n\r\n"
+    [r] = records(write(tmp_path / "m.pcap", [udp(bad)]))
+    assert isinstance(r.error, SipParseError) and r.error.line == 2 and r.message is None
+
+
+def test_truncated_capture_keeps_what_was_read(tmp_path: Path, header: str) -> None:
+    first = udp(invite(header, 1))
+    path = write(tmp_path / "t.pcap", [first, udp(invite(header, 2)), udp(invite(header, 3))])
+    data = path.read_bytes()
+    second = 24 + 16 + len(first) + 16 + len(first)
+    path.write_bytes(data[: second - 300])  # the second frame's headers are complete
+    assert ids(records(path)) == ["call-1@sp.example.com", "call-2@sp.example.com"]
+    path.write_bytes(data[: second + 8])  # the third frame's record header is cut
+    assert len(records(path)) == 2
+
+
+def test_capture_from_a_file_object_and_stdin(
+    tmp_path: Path, header: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = write(tmp_path / "c.pcap", [udp(invite(header))]).read_bytes()
+    assert len(records(io.BytesIO(data))) == 1  # type: ignore[arg-type]
+
+    class Stdin:
+        buffer = io.BufferedReader(io.BytesIO(data))  # type: ignore[arg-type]
+
+    monkeypatch.setattr("sys.stdin", Stdin)
+    [r] = records("-")
+    assert r.source == "<stdin>"
+
+
+# -- sniffing and errors -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("head", "fmt"),
+    [
+        (b"\xa1\xb2\xc3\xd4rest", "pcap"),
+        (b"\xd4\xc3\xb2\xa1rest", "pcap"),
+        (b"\xa1\xb2\x3c\x4drest", "pcap"),
+        (b"\x4d\x3c\xb2\xa1rest", "pcap"),
+        (b"\x0a\x0d\x0d\x0arest", "pcapng"),
+        (b'\n  {"identity": null}\n', "jsonl"),
+        (b"\xef\xbb\xbf{}", "jsonl"),
+        (b"\r\nINVITE sip:x@h SIP/2.0\r\n", "sip"),
+        (b"SIP/2.0 180 Ringing\n", "sip"),
+        (b"GET / HTTP/1.1\r\n", None),
+        (b"\x89PNG\r\n", None),
+        (b"", None),
+    ],
+)
+def test_sniff_format_by_magic_bytes(head: bytes, fmt: str | None) -> None:
+    """The format comes from the first bytes, never from the file name."""
+    assert sniff_format(head) == fmt
+
+
+def test_sniffing_ignores_the_file_name(tmp_path: Path, header: str) -> None:
+    data = write(tmp_path / "c.pcap", [udp(invite(header))]).read_bytes()
+    odd = tmp_path / "calls.jsonl"
+    odd.write_bytes(data)
+    assert sniff_file(odd) == "pcap" and len(records(odd)) == 1
+
+
+def test_unreadable_and_unknown_files_raise_capture_error(tmp_path: Path) -> None:
+    png = tmp_path / "x.pcap"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(100))
+    for path, words in (
+        (png, "unknown format"),
+        (tmp_path / "missing.pcap", "cannot read"),
+        (tmp_path, "directory"),
+    ):
+        with pytest.raises(CaptureError, match=words):
+            records(path)
+        with pytest.raises(CaptureError, match=words):
+            sniff_file(path)
+    bad = tmp_path / "bad.pcap"
+    bad.write_bytes(b"\xd4\xc3\xb2\xa1\x02\x00")  # a pcap magic and nothing else
+    with pytest.raises(CaptureError, match="not a readable pcap"):
+        records(bad)
+    empty = tmp_path / "empty"
+    empty.write_bytes(b"")
+    assert records(empty) == [] and sniff_file(empty) is None
+
+
+# -- SIP text files ----------------------------------------------------------------------------
+
+
+def test_sip_text_file_with_several_messages(tmp_path: Path, header: str) -> None:
+    """Messages after a blank line (LF or CRLF), or right after a Content-Length body; junk
+    between messages and non-INVITE messages are skipped; records carry the start line."""
+    a = invite(header, 1).replace(b"\r\n", b"\n")
+    b = invite(header, 2)
+    c = invite(header, 3, body="")
+    text = b"# exported trace\n\n" + a + b"\n" + TRYING + b + c + b"\r\n" + BYE + b"\n"
+    path = tmp_path / "calls.txt"
+    path.write_bytes(text)
+    recs = records(path)
+    assert ids(recs) == [f"call-{i}@sp.example.com" for i in (1, 2, 3)]
+    assert recs[0].line == 3
+    lines = text.split(b"\n")
+    for r in recs:
+        assert lines[r.line - 1].startswith(b"INVITE ")  # type: ignore[operator]
+    assert all(r.identity == (header,) and r.time is None for r in recs)
+
+
+def test_sip_text_wrong_content_length_still_splits_at_blank_line(
+    tmp_path: Path, header: str
+) -> None:
+    """Hand-made files often carry a Content-Length counted with CRLF while the file has LF."""
+    a = invite(header, 1, body="v=0\r\no=x\r\n").replace(b"\r\n", b"\n")
+    path = tmp_path / "x.sip"
+    path.write_bytes(a + b"\n" + a.replace(b"call-1", b"call-2"))
+    assert ids(records(path)) == ["call-1@sp.example.com", "call-2@sp.example.com"]
+
+
+def test_sip_text_messages_concatenated_by_content_length(tmp_path: Path, header: str) -> None:
+    """A raw stream dump: a body without a final CRLF, the next message right after it; and a
+    byte order mark before the first message."""
+    a = invite(header, 1, body="v=0")
+    path = tmp_path / "stream.txt"
+    path.write_bytes(
+        b"\xef\xbb\xbf" + a + invite(header, 2, body="v=0") + TRYING + invite(header, 3)
+    )
+    recs = records(path)
+    assert ids(recs) == [f"call-{i}@sp.example.com" for i in (1, 2, 3)]
+    assert recs[0].message is not None and recs[0].message.body == b"v=0"
+
+
+def test_sip_text_oversized_message_is_an_error_record(tmp_path: Path, header: str) -> None:
+    path = tmp_path / "big.sip"
+    path.write_bytes(invite(header, 1, body="x" * 5000) + b"\r\n" + invite(header, 2))
+    recs = records(path, max_message_bytes=3000)
+    assert isinstance(recs[0].error, SipParseError) and "3000-byte limit" in recs[0].error.detail
+    assert recs[1].call_id == "call-2@sp.example.com"
+
+
+# -- JSON Lines --------------------------------------------------------------------------------
+
+
+def test_json_lines_records(tmp_path: Path) -> None:
+    rows = [
+        {"identity": "h1", "orig": "+12155551212", "dest": 12155551213, "time": NOW},
+        {"identity": ["h2", "h3"], "time": "2026-01-01T00:00:05Z", "call_id": "c2"},
+        {"identity": None, "orig": "1"},
+        "not an object",
+        {"identity": 5},
+        {"identity": "x", "time": "soon"},
+        {"identity": "x", "time": "nan"},
+        {"identity": "x", "time": 1e300},
+    ]
+    text = "\n".join(json.dumps(r) for r in rows) + "\n\n{broken\n"
+    path = tmp_path / "b.jsonl"
+    path.write_text(text)
+    recs = records(path)
+    assert [r.line for r in recs] == [1, 2, 3, 4, 5, 6, 7, 8, 10]
+    assert recs[0].identity == ("h1",) and recs[0].dest == "12155551213" and recs[0].time == NOW
+    assert recs[1].identity == ("h2", "h3") and recs[1].time == NOW + 5 and recs[1].call_id == "c2"
+    assert recs[2].identity == () and recs[2].invalid is None
+    assert all(r.invalid is not None for r in recs[3:])
+
+
+# -- verification ------------------------------------------------------------------------------
+
+
+def test_freshness_is_judged_at_capture_time(
+    tmp_path: Path, header: str, verifier: Verifier
+) -> None:
+    """Captured calls are checked after the fact: at the packet's time, unless now is given."""
+    pkts = [udp(invite(header, 1), NOW + 30), udp(invite(header, 2), NOW + 3600)]
+    path = write(tmp_path / "c.pcap", pkts)
+    res = list(verify_records(verifier, read_records(path)))
+    assert [r.verdict.passed for r in res] == [True, False]
+    assert res[1].verdict.error is not None and res[1].verdict.error.sip_code == 403
+    assert [r.verified_at for r in res] == [NOW + 30, NOW + 3600]
+    res = list(verify_records(verifier, read_records(path), now=NOW))
+    assert [r.verdict.passed for r in res] == [True, True]
+
+
+def test_judged_at_order() -> None:
+    """--now, else the record's time, else the Date header, else the current time."""
+    from shakenkit.sip import parse_sip
+
+    msg = parse_sip(invite(None, date=NOW - 5))
+    assert judged_at(CallRecord("s", time=NOW), NOW + 1) == NOW + 1
+    assert judged_at(CallRecord("s", time=NOW, message=msg)) == NOW
+    assert judged_at(CallRecord("s", message=msg)) == NOW - 5
+    assert judged_at(CallRecord("s")) > NOW
+
+
+def test_verify_records_over_every_kind_of_record(verifier: Verifier, header: str) -> None:
+    from shakenkit.sip import parse_sip
+
+    recs = [
+        CallRecord("s", message=parse_sip(invite(header)), time=NOW),
+        CallRecord("s", message=parse_sip(invite(None)), time=NOW),
+        CallRecord("s", error=SipParseError("bad", line=1), time=NOW),
+        CallRecord("s", identity=(header, header), orig=ORIG_TN, dest=DEST_TN, time=NOW),
+        CallRecord("s", time=NOW),
+        CallRecord("s", invalid="not JSON"),
+    ]
+    out = [(r.header, r.verdict.verstat) for r in verify_records(verifier, recs)]
+    assert out == [
+        (0, "TN-Validation-Passed"),
+        (None, "No-TN-Validation"),
+        (None, "TN-Validation-Failed"),
+        (0, "TN-Validation-Passed"),
+        (1, "TN-Validation-Passed"),
+        (None, "No-TN-Validation"),
+    ]
+
+
+def test_scan_result_json(verifier: Verifier, header: str, tmp_path: Path) -> None:
+    path = write(tmp_path / "c.pcap", [udp(invite(header))])
+    [r] = list(verify_records(verifier, read_records(path)))
+    d = r.to_dict()
+    assert d["verstat"] == "TN-Validation-Passed" and d["source"] == str(path)
+    assert (d["frame"], d["call_id"], d["transport"], d["header"]) == (
+        1,
+        "call-1@sp.example.com",
+        "udp",
+        0,
+    )
+    assert "line" not in d and json.loads(json.dumps(d)) == d
+
+
+def test_gzip_text_and_jsonl(tmp_path: Path, header: str) -> None:
+    p = tmp_path / "calls.gz"
+    p.write_bytes(gzip.compress(invite(header)))
+    assert len(records(p)) == 1
+    q = tmp_path / "b.gz"
+    q.write_bytes(gzip.compress(b'{"identity": "x"}\n'))
+    assert records(q)[0].identity == ("x",)
+
+
+def test_pcap_header_helper_is_standard(tmp_path: Path, header: str) -> None:
+    """A pcap written by hand (the libpcap file format) reads the same as scapy's."""
+    frame = bytes(ETH / IP(src=A, dst=B) / UDP() / Raw(invite(header)))
+    hdr = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
+    rec = struct.pack("<IIII", NOW, 500_000, len(frame), len(frame)) + frame
+    path = tmp_path / "hand.pcap"
+    path.write_bytes(hdr + rec)
+    [r] = records(path)
+    assert r.time == NOW + 0.5
+
+
+# -- robustness --------------------------------------------------------------------------------
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    linktype=st.sampled_from([1, 101, 113, 276, 0, 229]),
+    frames=st.lists(
+        st.one_of(
+            st.binary(max_size=300),
+            st.builds(
+                lambda b, cut: bytes(ETH / IP(src=A, dst=B) / UDP() / Raw(b))[:cut],
+                st.binary(max_size=200).map(lambda b: b"INVITE sip:x@h SIP/2.0\r\n" + b),
+                st.integers(0, 400),
+            ),
+        ),
+        max_size=8,
+    ),
+)
+def test_arbitrary_frames_never_crash_the_reader(
+    tmp_path_factory: pytest.TempPathFactory, linktype: int, frames: list[bytes]
+) -> None:
+    """Property: whatever the frames hold, reading yields records or nothing, never raises."""
+    path = raw_pcap(tmp_path_factory.mktemp("fuzz") / "f.pcap", linktype, frames)
+    for r in read_records(path):
+        assert r.message is not None or r.error is not None
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.sampled_from([b"\xd4\xc3\xb2\xa1", b"\x0a\x0d\x0d\x0a", b"{", b"INVITE sip:x@h SIP/2.0\n"]),
+    st.binary(max_size=400),
+)
+def test_arbitrary_file_bodies_raise_only_capture_error(magic: bytes, body: bytes) -> None:
+    with contextlib.suppress(CaptureError):
+        list(read_records(io.BytesIO(magic + body)))  # type: ignore[arg-type]
