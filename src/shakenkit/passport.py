@@ -102,6 +102,15 @@ def _json_object(raw: bytes, what: str) -> dict[str, Any]:
         ) from e
     if not isinstance(obj, dict):
         raise PassportError(f"PASSporT {what} is not a JSON object", check="passport_decode")
+    if "\\u" in text:
+        # \ud800-style escapes can yield lone surrogates: valid JSON syntax, but not text
+        # (RFC 8259 §8.2) and not serializable into a verdict. Checked only when escapes occur.
+        try:
+            json.dumps(obj, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise PassportError(
+                f"PASSporT {what} holds an unpaired surrogate escape", check="passport_decode"
+            ) from e
     return obj
 
 

@@ -29,6 +29,15 @@ __all__ = ["TestPKI", "issue_certificate", "make_crl", "make_pki", "sign_identit
 
 SHAKEN_CP_OID = x509.ObjectIdentifier("2.16.840.1.114569.1.1.3")
 STI_PA_CRL_URL = "https://authenticate-api.iconectiv.com/download/v1/crl"
+STI_PA_CRL_ISSUER = x509.Name(
+    [
+        x509.NameAttribute(NameOID.COUNTRY_NAME, "US"),
+        x509.NameAttribute(NameOID.STATE_OR_PROVINCE_NAME, "NJ"),
+        x509.NameAttribute(NameOID.LOCALITY_NAME, "Bridgewater"),
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "STI-PA"),
+        x509.NameAttribute(NameOID.COMMON_NAME, "STI-PA CRL"),
+    ]
+)
 
 
 def _name(cn: str, org: str = "shakenkit test") -> x509.Name:
@@ -128,7 +137,8 @@ def issue_certificate(
                         full_name=[x509.UniformResourceIdentifier(crl_url)],
                         relative_name=None,
                         reasons=None,
-                        crl_issuer=None,
+                        # The STI-PA CRL is indirect: cRLIssuer names it (ATIS-1000080 v004).
+                        crl_issuer=[x509.DirectoryName(STI_PA_CRL_ISSUER)],
                     )
                 ]
             ),

@@ -9,6 +9,7 @@ and :meth:`Verifier.averify` share every rule.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -546,6 +547,11 @@ def _finish(
     )
 
 
+def _finite(t: object) -> bool:
+    """A usable clock value: a real, finite number (NaN would pass every freshness test)."""
+    return isinstance(t, int | float) and not isinstance(t, bool) and math.isfinite(t)
+
+
 def _number(value: object) -> str | None:
     """A calling/called number as text: ints are accepted; anything else that is not text
     becomes a value no TN matches (a mismatch verdict, never an exception)."""
@@ -701,6 +707,8 @@ class Verifier:
         only to rebuild a compact-form PASSporT).
         """
         t = time.time() if now is None else now
+        if not _finite(t):
+            return _fail(None, 403, "freshness", "the verification time is not a finite number")
         values = self._values(identity)
         if isinstance(values, Verdict):
             return values
@@ -733,6 +741,8 @@ class Verifier:
     ) -> Verdict:
         """Async twin of :meth:`verify` (same rules, same verdicts)."""
         t = time.time() if now is None else now
+        if not _finite(t):
+            return _fail(None, 403, "freshness", "the verification time is not a finite number")
         values = self._values(identity)
         if isinstance(values, Verdict):
             return values
