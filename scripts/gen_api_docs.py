@@ -8,6 +8,7 @@ docs/api.md is out of date.
 from __future__ import annotations
 
 import inspect
+import re
 import sys
 from pathlib import Path
 
@@ -22,9 +23,10 @@ SUBMODULES = ["shakenkit.testing", "shakenkit.fetch", "shakenkit.repository", "s
 
 def _sig(obj: object) -> str:
     try:
-        return str(inspect.signature(obj))  # type: ignore[arg-type]
+        sig = str(inspect.signature(obj))  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return ""
+    return re.sub(r" at 0x[0-9a-f]+", "", sig)  # stable across runs
 
 
 def _doc(obj: object) -> str:
