@@ -487,3 +487,23 @@ def test_raw_rs_signature_converts_to_the_der_cryptography_expects(sig, zr, zs):
     sig = bytes(zr) + sig[zr:32] + bytes(zs) + sig[32 + zs :] if zr <= 32 and zs <= 32 else sig
     r, s = int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big")
     assert _raw_to_der(sig) == encode_dss_signature(r, s)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [b'{"a":1} {"b":2}', b'{"a":1}}', b'{"a":1}x', b"", b"{", b'{"a":1,"a":2}'],
+    ids=["two-objects", "extra-brace", "trailing-garbage", "empty", "open", "duplicate"],
+)
+def test_payload_json_must_be_exactly_one_object(text):
+    """RFC 8259 / RFC 7515 §5.2: the decoded segment is one JSON object and nothing else."""
+    from shakenkit.passport import _json_object
+
+    with pytest.raises(PassportError):
+        _json_object(text, "payload")
+
+
+def test_payload_json_whitespace_around_the_object_is_json():
+    """Whitespace around the object is valid JSON (signers may emit it)."""
+    from shakenkit.passport import _json_object
+
+    assert _json_object(b' {"a": 1}\n', "payload") == {"a": 1}

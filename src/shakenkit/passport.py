@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -84,12 +84,19 @@ def _no_dupes(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 _DECODER = json.JSONDecoder(object_pairs_hook=_no_dupes)  # built once, not per json.loads call
+# The decoder's C scanner, called directly for the usual "{...}" text; only when it consumes
+# the whole text is its value the document (else the full decoder decides and reports).
+_SCAN: Callable[[str, int], tuple[Any, int]] = _DECODER.scan_once  # type: ignore[attr-defined]
 
 
 def _json_object(raw: bytes, what: str) -> dict[str, Any]:
     try:
         text = raw.decode("utf-8")
-        obj = _DECODER.decode(text)
+        obj, end = _SCAN(text, 0) if text[:1] == "{" else (None, -1)
+        if end != len(text):  # leading/trailing whitespace or extra data: the full decoder
+            obj = _DECODER.decode(text)
+    except StopIteration as e:  # the C scanner's "no JSON value here"
+        raise PassportError(f"PASSporT {what} is not valid JSON", check="passport_decode") from e
     except UnicodeDecodeError as e:
         raise PassportError(f"PASSporT {what} is not UTF-8", check="passport_decode") from e
     except RecursionError as e:
