@@ -285,3 +285,16 @@ def test_cli_subprocess_usage_error_exit_2(tmp_path):
     proc = _run("verify", "--trust", str(tmp_path / "nope.pem"), "x.y.z;info=<https://a/>")
     assert proc.returncode == 2
     assert "cannot read" in proc.stderr
+
+
+@pytest.mark.parametrize("bad", ["nan", "inf", "-inf", "soon"])
+def test_cli_now_must_be_a_finite_number(cli_pki, files, capsys, bad):
+    """``--now nan`` is a usage error (exit 2, one line), not a verdict."""
+    h = cli_pki.sign(orig=ORIG, dest=DEST, iat=NOW)
+    args = _args(cli_pki, files, "--json", now=0)
+    args[args.index("--now") + 1] = bad
+    with pytest.raises(SystemExit) as exc:
+        main([*args, h])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--now" in err[0]

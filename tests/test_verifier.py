@@ -579,3 +579,14 @@ def test_identity_with_unicode_and_controls_is_438(pki, verifier):
     """RFC 8224 errata 6499: anything outside base64url in the token -> 438, not an exception."""
     for value in ("é.b.c;info=<https://a.example/>", "a\u2028.b.c;info=<https://a.example/>"):
         assert _err(verifier.verify(value, orig=ORIG, dest=DEST, now=NOW))[0] == 438
+
+
+@pytest.mark.parametrize("empty", ["", "   "])
+def test_empty_number_counts_as_not_given(pki, verifier, empty):
+    """An empty calling or called number is a number not given: not compared (so not
+    "verified"), and no evidence of spoofing."""
+    h = pki.sign(orig=ORIG, dest=DEST, iat=NOW)
+    for kw in ({"orig": empty, "dest": DEST}, {"orig": ORIG, "dest": empty}):
+        v = verifier.verify(h, now=NOW, **kw)
+        assert v.verstat == "TN-Validation-Passed" and v.caller_id == "unverified"
+        assert any("not compared" in c.detail for c in v.checks)

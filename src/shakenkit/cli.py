@@ -55,6 +55,17 @@ exit status: 0 every header TN-Validation-Passed, 1 otherwise, 2 usage error
 """
 
 
+def _finite_float(text: str) -> float:
+    """An argparse type: a finite number (``nan``/``inf`` are usage errors)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
 def _read(path: str, what: str) -> bytes:
     try:
         return Path(path).read_bytes()
@@ -88,7 +99,7 @@ def _add_verification_options(
     )
     p.add_argument(
         "--now",
-        type=float,
+        type=_finite_float,
         default=None,
         metavar="UNIX_SECONDS",
         help=now_help,
@@ -131,14 +142,14 @@ def _add_verification_options(
     )
     g.add_argument(
         "--timeout",
-        type=float,
+        type=_finite_float,
         default=5.0,
         metavar="SECONDS",
         help="total time for one fetch (default 5)",
     )
     g.add_argument(
         "--min-ttl",
-        type=float,
+        type=_finite_float,
         default=86_400.0,
         metavar="SECONDS",
         help="cache floor (default 86400, ATIS-1000074 v003)",

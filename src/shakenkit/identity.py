@@ -230,7 +230,13 @@ def parse_identity_headers(
     comma-separated values. Commas inside ``<...>`` or quotes do not split.
     Raises :class:`IdentityHeaderError` on the first malformed value.
     """
-    items = [values] if isinstance(values, str) else list(values)
+    if isinstance(values, str):
+        items = [values]
+    else:
+        try:
+            items = list(values)
+        except TypeError as e:
+            raise IdentityHeaderError("Identity header values must be text") from e
     out: list[IdentityHeader] = []
     for item in items:
         prepared = _prepare(item, max_bytes)

@@ -227,6 +227,10 @@ def decode_passport(token: str, *, max_bytes: int = DEFAULT_MAX_PASSPORT_BYTES) 
     of ``orig``/``dest``. Value rules (``alg``, ``typ``, ``attest``, ``iat`` ...) are checked by
     the verifier, each as its own named check. Raises :class:`PassportError` (438).
     """
+    if isinstance(token, bytes | bytearray):
+        token = bytes(token).decode("ascii", "replace")
+    if not isinstance(token, str):
+        raise PassportError("PASSporT is not text", check="passport_decode")
     if len(token) > max_bytes:
         raise PassportError(
             f"PASSporT is {len(token)} characters, over the {max_bytes} limit",

@@ -553,10 +553,13 @@ def _finite(t: object) -> bool:
 
 
 def _number(value: object) -> str | None:
-    """A calling/called number as text: ints are accepted; anything else that is not text
-    becomes a value no TN matches (a mismatch verdict, never an exception)."""
-    if value is None or isinstance(value, str):
-        return value
+    """A calling/called number as text: ints are accepted, an empty string counts as not
+    given; anything else that is not text becomes a value no TN matches (a mismatch verdict,
+    never an exception)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value if value.strip() else None  # an empty number is a number not given
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     return "<not a telephone number>"
@@ -707,11 +710,12 @@ class Verifier:
         only to rebuild a compact-form PASSporT).
         """
         t = time.time() if now is None else now
-        if not _finite(t):
-            return _fail(None, 403, "freshness", "the verification time is not a finite number")
         values = self._values(identity)
         if isinstance(values, Verdict):
             return values
+        if not _finite(t):  # a bad clock argument is no evidence against the call
+            return _fail(None, 403, "freshness", "the verification time is not a finite number",
+                         spoofed=False)
         orig, dest = _number(orig), _number(dest)
         out = []
         for raw in values:
@@ -741,11 +745,12 @@ class Verifier:
     ) -> Verdict:
         """Async twin of :meth:`verify` (same rules, same verdicts)."""
         t = time.time() if now is None else now
-        if not _finite(t):
-            return _fail(None, 403, "freshness", "the verification time is not a finite number")
         values = self._values(identity)
         if isinstance(values, Verdict):
             return values
+        if not _finite(t):  # a bad clock argument is no evidence against the call
+            return _fail(None, 403, "freshness", "the verification time is not a finite number",
+                         spoofed=False)
         orig, dest = _number(orig), _number(dest)
         out = []
         for raw in values:
