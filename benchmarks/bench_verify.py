@@ -26,7 +26,6 @@ import ctypes.util
 import gc
 import json
 import os
-import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -225,8 +224,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"shakenkit warm verification benchmark (Python {res['python']}, same header)")
     print(f"  reference: cryptography ECDSA P-256 verify   {fmt(ref)} /s"
           f"  (p50 {res['reference_p50_us']:.1f} us)")
+    p50, p99 = res["shakenkit_sync_p50_us"], res["shakenkit_sync_p99_us"]
     print(f"  shakenkit verify() warm, sync               {fmt(sync)} /s"
-          f"  (p50 {res['shakenkit_sync_p50_us']:.1f} us, p99 {res['shakenkit_sync_p99_us']:.1f} us)")
+          f"  (p50 {p50:.1f} us, p99 {p99:.1f} us)")
     print(f"  shakenkit averify() warm, async             {fmt(res['shakenkit_async_per_s'])} /s")
     print(f"  pyjwt decode+verify                         {fmt(res['pyjwt_per_s'])} /s")
     print(f"  libsecsipid SecSIPIDCheckFullPubKey         {fmt(res['libsecsipid_per_s'])} /s")

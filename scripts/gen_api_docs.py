@@ -18,7 +18,8 @@ sys.path.insert(0, str(ROOT / "src"))
 import shakenkit  # noqa: E402
 
 SUBMODULES = ["shakenkit.testing", "shakenkit.fetch", "shakenkit.repository", "shakenkit.sip",
-              "shakenkit.capture"]
+              "shakenkit.capture", "shakenkit.traceback", "shakenkit.report",
+              "shakenkit.dask_support"]
 
 
 def _sig(obj: object) -> str:

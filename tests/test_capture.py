@@ -605,3 +605,24 @@ def test_arbitrary_frames_never_crash_the_reader(
 def test_arbitrary_file_bodies_raise_only_capture_error(magic: bytes, body: bytes) -> None:
     with contextlib.suppress(CaptureError):
         list(read_records(io.BytesIO(magic + body)))  # type: ignore[arg-type]
+
+
+def test_truncated_gzip_text_file_is_a_capture_error(tmp_path):
+    """A gzip-compressed JSON Lines file cut mid-stream: CaptureError (one clear message), not
+    a bare EOFError; the records before the cut are still yielded."""
+    import gzip as _gzip
+
+    from shakenkit.capture import CaptureError, read_records
+
+    lines = b"".join(
+        b'{"identity": "", "orig": "12155551212", "dest": "12155551213", "call_id": "c%d"}\n' % i
+        for i in range(2000)
+    )
+    data = _gzip.compress(lines)
+    cut = tmp_path / "cut.jsonl.gz"
+    cut.write_bytes(data[: len(data) // 2])
+    got = []
+    with pytest.raises(CaptureError, match="ends early"):
+        for rec in read_records(cut):
+            got.append(rec)
+    assert got and got[0].call_id == "c0"

@@ -32,6 +32,7 @@ import json
 import math
 import os
 import time
+import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -252,10 +253,17 @@ def read_records(
         tick = progress or _no_progress
         if fmt in ("pcap", "pcapng"):
             yield from _read_capture(name, f, fmt, max_message_bytes, invites_only, tick)
-        elif fmt == "sip":
-            yield from _read_sip_text(name, f, max_message_bytes, invites_only, tick)
         else:
-            yield from _read_jsonl(name, f, max_message_bytes, tick)
+            reader = (
+                _read_sip_text(name, f, max_message_bytes, invites_only, tick)
+                if fmt == "sip"
+                else _read_jsonl(name, f, max_message_bytes, tick)
+            )
+            try:
+                yield from reader
+            except (EOFError, zlib.error, gzip.BadGzipFile) as e:
+                # A compressed text file that breaks off mid-stream (what was read is kept).
+                raise CaptureError(f"cannot read {name}: compressed data ends early ({e})") from e
     finally:
         for o in reversed(owned):
             o.close()

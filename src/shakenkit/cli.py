@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
-from . import __version__
+from . import __version__, traceback_cli
 from .errors import ShakenError
 from .fetch import FetchPolicy
 from .repository import HttpsSource, LayeredSource
@@ -865,6 +865,7 @@ def build_parser() -> argparse.ArgumentParser:
         "memory and thrown away",
         formatter_class=raw,
     )
+    traceback_cli.add_parser(sub, _add_verification_options)
     return p
 
 
@@ -874,6 +875,7 @@ _COMMANDS = {
     "cert": _cmd_cert,
     "sign": _cmd_sign,
     "demo": _cmd_demo,
+    "traceback": traceback_cli.run,
 }
 
 
