@@ -547,9 +547,15 @@ def _finish(
     )
 
 
+# Tuples, not `X | Y` unions: a union in isinstance() is built anew on every call (hot path).
+_NUMBER = (int, float)
+_BYTES = (bytes, bytearray)
+_SEQ = (str, list, tuple)
+
+
 def _finite(t: object) -> bool:
     """A usable clock value: a real, finite number (NaN would pass every freshness test)."""
-    return isinstance(t, int | float) and not isinstance(t, bool) and math.isfinite(t)
+    return isinstance(t, _NUMBER) and not isinstance(t, bool) and math.isfinite(t)
 
 
 def _number(value: object) -> str | None:
@@ -573,6 +579,8 @@ _RANK = {"A": 0, "B": 1, "C": 2, None: 3}
 def _best(verdicts: Sequence[Verdict]) -> Verdict:
     """RFC 8224 §6.2 step 1: the call passes if any header passes (best attestation wins);
     otherwise the first failure decides; all skipped gives No-TN-Validation."""
+    if len(verdicts) == 1:
+        return verdicts[0]
     passed = [v for v in verdicts if v.verstat == "TN-Validation-Passed"]
     if passed:
         return min(passed, key=lambda v: _RANK.get(v.attest, 3))
@@ -793,9 +801,9 @@ class Verifier:
     def _values(self, identity: object) -> list[str | Verdict] | Verdict:
         """The header values to verify, one unit each: a value, or the 438 verdict of an item
         that is not text or cannot be split (it does not veto the other headers)."""
-        if isinstance(identity, bytes | bytearray):
+        if isinstance(identity, _BYTES):
             identity = bytes(identity).decode("utf-8", "replace")
-        if identity is None or (isinstance(identity, str | list | tuple) and not identity):
+        if identity is None or (isinstance(identity, _SEQ) and not identity):
             return no_identity_verdict(self.policy)
         if isinstance(identity, str):
             items: list[object] = [identity]
