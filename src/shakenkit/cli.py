@@ -169,19 +169,30 @@ def _add_verification_options(
     )
 
 
-def _build_verifier(args: argparse.Namespace) -> Verifier:
+def _anchor_bytes(path: str) -> list[bytes]:
+    """A --trust argument: one PEM/DER file, or every .pem/.crt/.cer/.der file of a directory."""
+    p = Path(path)
+    if p.is_dir():
+        return [
+            _read(str(f), "trust anchor file")
+            for f in sorted(p.iterdir())
+            if f.is_file() and f.suffix.lower() in (".pem", ".crt", ".cer", ".der")
+        ]
+    return [_read(path, "trust anchor file")]
+
+
+def verification_inputs(
+    args: argparse.Namespace,
+) -> tuple[list[bytes], dict[str, bytes], list[bytes], Policy]:
+    """What the verification options name, read: trust anchors, ``--cert`` chains, CRLs and
+    the policy (shared by every command that verifies). Raises UsageError."""
     certs: dict[str, bytes] = {}
     for spec in args.cert:
         url, sep, path = spec.rpartition("=")
         if not sep or not url or not path:
             raise UsageError(f"--cert wants URL=PEM_FILE, got {spec!r}")
         certs[url] = _read(path, "certificate file")
-    anchors: list[bytes | str] = []
-    for t in args.trust:
-        if Path(t).is_dir():
-            anchors.append(t)
-        else:
-            anchors.append(_read(t, "trust anchor file"))
+    anchors = [b for t in args.trust for b in _anchor_bytes(t)]
     crls = [_read(c, "CRL file") for c in args.crl]
     if args.max_age <= 0:
         raise UsageError("--max-age must be positive")
@@ -193,6 +204,11 @@ def _build_verifier(args: argparse.Namespace) -> Verifier:
         crl_hard_fail=args.crl_hard_fail,
         fetch_crls=not args.no_crl_fetch,
     )
+    return anchors, certs, crls, policy
+
+
+def _build_verifier(args: argparse.Namespace) -> Verifier:
+    anchors, certs, crls, policy = verification_inputs(args)
     try:
         if args.offline:
             return Verifier(trust_anchors=anchors, certificates=certs, crls=crls, policy=policy)

@@ -77,8 +77,9 @@ class IdentityHeader:
 _ANGLE_RE = re.compile(r"<[^<>]*>")
 
 
-def _split_outside(s: str, sep: str) -> list[str]:
-    """Split on ``sep`` outside ``<...>`` and ``"..."`` (a URI or quoted string may hold it)."""
+def _split_outside(s: str, sep: str, *, strict: bool = True) -> list[str]:
+    """Split on ``sep`` outside ``<...>`` and ``"..."`` (a URI or quoted string may hold it).
+    ``strict``: an unterminated quote or ``<`` is an error (else the rest is one part)."""
     if '"' not in s:
         # Fast path (the usual header): no quotes, and no separator inside a complete <...>.
         spans = _ANGLE_RE.findall(s)
@@ -108,9 +109,9 @@ def _split_outside(s: str, sep: str) -> list[str]:
             parts.append(s[buf_start:i])
             buf_start = i + 1
         i += 1
-    if in_quote:
+    if strict and in_quote:
         raise IdentityHeaderError("unterminated quoted string in Identity header")
-    if in_angle:
+    if strict and in_angle:
         raise IdentityHeaderError("unterminated '<' in Identity header")
     parts.append(s[buf_start:])
     return parts

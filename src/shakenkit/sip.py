@@ -34,8 +34,9 @@ from dataclasses import dataclass
 from urllib.parse import unquote
 
 from .errors import ShakenError
+from .identity import _split_outside
 from .tn import canonicalize_tn
-from .verdict import Check, Verdict, VerdictError
+from .verdict import Verdict
 
 __all__ = [
     "DEFAULT_MAX_HEADERS",
@@ -174,31 +175,7 @@ def _canonical_name(name: str) -> str:
 
 def _split_list(value: str) -> list[str]:
     """Split a list-valued header (RFC 3261 §7.3.1) on commas outside quotes and ``<...>``."""
-    parts: list[str] = []
-    start = 0
-    in_quote = in_angle = False
-    i = 0
-    n = len(value)
-    while i < n:
-        c = value[i]
-        if in_quote:
-            if c == "\\":
-                i += 1
-            elif c == '"':
-                in_quote = False
-        elif in_angle:
-            if c == ">":
-                in_angle = False
-        elif c == '"':
-            in_quote = True
-        elif c == "<":
-            in_angle = True
-        elif c == ",":
-            parts.append(value[start:i])
-            start = i + 1
-        i += 1
-    parts.append(value[start:])
-    return [p.strip() for p in parts if p.strip()]
+    return [p.strip() for p in _split_outside(value, ",", strict=False) if p.strip()]
 
 
 def addr_uri(value: str) -> str | None:
@@ -433,21 +410,7 @@ def _build(
 def malformed_message_verdict(error: SipParseError) -> Verdict:
     """The verdict for a SIP message that cannot be parsed: 438, TN-Validation-Failed,
     ``caller_id`` "unverified" (the call could not be read, which is no evidence of forgery)."""
-    return Verdict._build(
-        verstat="TN-Validation-Failed",
-        attest=None,
-        caller_id="unverified",
-        likely_spoofed=False,
-        error=VerdictError.of(438, error.check, error.detail),
-        origid=None,
-        orig_tn=None,
-        dest_tns=[],
-        iat=None,
-        ppt=None,
-        signer=None,
-        checks=[Check(name=error.check, ok=False, detail=error.detail)],
-        warnings=[],
-    )
+    return Verdict.failed(438, error.check, error.detail, spoofed=False)
 
 
 # -- framing (RFC 3261 §18.3) -----------------------------------------------------------------

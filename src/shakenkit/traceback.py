@@ -687,14 +687,7 @@ def _static_signer(verifier: Verifier, raw: str) -> Signer | None:
         leaf = static.get(url).leaf
     except (ShakenError, CertificateError):
         return None
-    return Signer(
-        x5u=url,
-        spc=leaf.spc,
-        subject=leaf.subject,
-        issuer=leaf.issuer,
-        not_after=int(leaf.not_after),
-        organization=leaf.organization,
-    )
+    return Signer.of(url, leaf)
 
 
 def _verify_item(verifier: Verifier, item: _Item) -> VerdictRecord:

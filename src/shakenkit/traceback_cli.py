@@ -25,7 +25,6 @@ from .traceback import (
     analyze_files,
     parse_time,
 )
-from .verifier import Policy
 
 __all__ = ["add_parser", "config_from_args", "run"]
 
@@ -117,33 +116,7 @@ def config_from_args(args: argparse.Namespace) -> VerifierConfig:
     from .errors import ShakenError
 
     try:
-        certs: dict[str, bytes] = {}
-        for spec in args.cert:
-            url, sep, path = spec.rpartition("=")
-            if not sep or not url or not path:
-                raise _Usage(f"--cert wants URL=PEM_FILE, got {spec!r}")
-            certs[url] = cli._read(path, "certificate file")
-        anchors: list[bytes] = []
-        for t in args.trust:
-            if Path(t).is_dir():
-                anchors.extend(
-                    f.read_bytes()
-                    for f in sorted(Path(t).iterdir())
-                    if f.is_file() and f.suffix.lower() in (".pem", ".crt", ".cer", ".der")
-                )
-            else:
-                anchors.append(cli._read(t, "trust anchor file"))
-        crls = [cli._read(c, "CRL file") for c in args.crl]
-        if args.max_age <= 0:
-            raise _Usage("--max-age must be positive")
-        policy = Policy(
-            max_age=args.max_age,
-            future_tolerance=args.max_age,
-            require_identity=args.require_identity,
-            strict_certificate_policy=args.strict_cert_policy,
-            crl_hard_fail=args.crl_hard_fail,
-            fetch_crls=not args.no_crl_fetch,
-        )
+        anchors, certs, crls, policy = cli.verification_inputs(args)
         fetch = None if args.offline else cli._fetch_policy(args)
         config = VerifierConfig(tuple(anchors), tuple(certs.items()), tuple(crls), policy, fetch)
         config.build().close()  # bad anchors or CRLs are usage errors, found here

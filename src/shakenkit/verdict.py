@@ -13,11 +13,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from .errors import REASON_PHRASES
+
+if TYPE_CHECKING:
+    from .pki import StiCertificate
 
 __all__ = ["Check", "Signer", "Verdict", "VerdictError"]
 
@@ -74,6 +77,11 @@ class Signer:
     not_after: int
     organization: str | None = None
 
+    @classmethod
+    def of(cls, x5u: str, leaf: StiCertificate) -> Signer:
+        """The signer named by ``x5u`` whose certificate is ``leaf``."""
+        return cls(x5u, leaf.spc, leaf.subject, leaf.issuer, int(leaf.not_after), leaf.organization)
+
 
 class Verdict(BaseModel):
     """The outcome of verifying one Identity header (or of a call without one).
@@ -103,6 +111,26 @@ class Verdict(BaseModel):
     def passed(self) -> bool:
         """True when ``verstat`` is TN-Validation-Passed."""
         return self.verstat == "TN-Validation-Passed"
+
+    @classmethod
+    def failed(cls, sip_code: int, check: str, detail: str, *, spoofed: bool = True) -> Verdict:
+        """A TN-Validation-Failed verdict for input that failed before any PASSporT was read
+        (a malformed header value or SIP message): one failed check, the error and its code."""
+        return cls._build(
+            verstat="TN-Validation-Failed",
+            attest=None,
+            caller_id="likely_spoofed" if spoofed else "unverified",
+            likely_spoofed=spoofed,
+            error=VerdictError.of(sip_code, check, detail),
+            origid=None,
+            orig_tn=None,
+            dest_tns=[],
+            iat=None,
+            ppt=None,
+            signer=None,
+            checks=[Check(check, False, detail)],
+            warnings=[],
+        )
 
     @classmethod
     def _build(cls, **values: Any) -> Verdict:

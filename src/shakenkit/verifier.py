@@ -137,9 +137,11 @@ def _fail(
     spoofed: bool = True,
     signer: Signer | None = None,
 ) -> Verdict:
-    checks = run.checks if run else []
+    if run is None:
+        return Verdict.failed(sip_code, check, detail, spoofed=spoofed)
+    checks = run.checks
     checks.append(Check(name=check, ok=False, detail=detail))
-    p = run.passport if run else None
+    p = run.passport
     c = p.claims if p else None
     return Verdict._build(
         verstat="TN-Validation-Failed",
@@ -154,7 +156,7 @@ def _fail(
         ppt=_ppt_of(run),
         signer=signer,
         checks=checks,
-        warnings=run.warnings if run else [],
+        warnings=run.warnings,
     )
 
 
@@ -420,14 +422,7 @@ def _finish(
     leaf = chain.leaf
     signer = chain._signers.get(url)
     if signer is None:  # one immutable Signer per (chain, URL), reused by every call
-        signer = Signer(
-            x5u=url,
-            spc=leaf.spc,
-            subject=leaf.subject,
-            issuer=leaf.issuer,
-            not_after=int(leaf.not_after),
-            organization=leaf.organization,
-        )
+        signer = Signer.of(url, leaf)
         if len(chain._signers) < 64:
             chain._signers[url] = signer
     run.checks.append(_CHECK_FETCHED)
