@@ -130,6 +130,9 @@ class FetchError(Exception):
         return FetchError(self.kind, self.url, str(self), cause_kind=self.cause_kind)
 
 
+_MISS: Final = object()  # "not in the cache" (a cached value may be anything)
+
+
 class _Failure(Exception):
     """Internal: a failure reason without the URL; turned into :class:`FetchError` at the edge."""
 
@@ -958,6 +961,9 @@ class Fetcher(Generic[T]):
 
     def get(self, url: str) -> T:
         """Return the parsed object at ``url`` (cached or fetched); raise :class:`FetchError`."""
+        hit = self._fresh_hit(url)
+        if hit is not _MISS:
+            return hit  # type: ignore[return-value]
         target = self._vet_url(url)
         ticket = self._enter(url)
         if not isinstance(ticket, tuple):
@@ -978,6 +984,9 @@ class Fetcher(Generic[T]):
     async def aget(self, url: str) -> T:
         """Async :meth:`get`; the fetch runs in its own task, so a cancelled caller doesn't
         cancel it for the others."""
+        hit = self._fresh_hit(url)
+        if hit is not _MISS:
+            return hit  # type: ignore[return-value]
         target = self._vet_url(url)
         ticket = self._enter(url)
         if not isinstance(ticket, tuple):
@@ -1120,6 +1129,17 @@ class Fetcher(Generic[T]):
             ) from None
 
     # ---- cache and single flight ----------------------------------------------------------
+
+    def _fresh_hit(self, url: str) -> T | object:
+        """The warm path: a fresh entry under exactly this URL string. Only vetted URLs are ever
+        stored and the policy never changes, so the URL checks need not run again."""
+        now = self._clock()
+        with self._lock:
+            entry = self._cache.get(url)
+            if entry is not None and not self._closed and entry.fresh(now):
+                self._hits += 1
+                return entry.value
+        return _MISS
 
     def _enter(self, url: str) -> _Ok[T] | _Err | tuple[_Flight[T], bool]:
         """Answer from the cache, or join/start the flight for ``url`` (True = caller owns it)."""
