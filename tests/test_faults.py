@@ -290,48 +290,89 @@ def test_repository_serves_a_chain_from_an_untrusted_root(srv: HttpsServer) -> N
 # -- certificate rotation ----------------------------------------------------------------------
 
 
-def test_certificate_rotation_after_cache_expiry(srv: HttpsServer) -> None:
-    """The URL serves chain 1, then chain 2 with a new key. Until the cached chain 1 expires
-    (min_ttl, the ATIS 24 h floor in production) calls signed with key 2 fail the signature
-    (438): the cache is by URL (digest §6.4), so a signer must not reuse an x5u URL for a new
-    key. After expiry, key 2 verifies and key 1 no longer does."""
+def test_certificate_rotation_under_a_reused_url_is_followed_by_key(srv: HttpsServer) -> None:
+    """The URL serves chain 1, then chain 2 with a new key (corpus README: x5u URLs are reused).
+    A call that the cached certificate's key does not verify makes the verifier fetch the URL
+    again — at most once per key_refresh_after — and match the PASSporT to the new key."""
     pki = _pki(srv, "/rot.pem")
     chain2, key2 = _second_leaf(pki)
     clock = Clock()
     v = Verifier(trust_anchors=[pki.root_pem],
                  source=HttpsSource(_policy(srv.host_port, ca=srv.ca_pem_path, min_ttl=3600.0),
-                                    clock=clock))
+                                    key_refresh_after=60.0, clock=clock))
     h1, h2 = _sign(pki), _sign(pki, key2)
     assert _verify(v, h1)[0].caller_id == "verified"
     srv.route("/rot.pem", body=chain2)
-    clock.t += 1800
-    stale, _ = _verify(v, h2)
-    assert stale.error is not None and stale.error.check == "signature"
+    clock.t += 30  # cached chain is 30 s old: too young to fetch again
+    early, _ = _verify(v, h2)
+    assert early.error is not None and early.error.check == "signature"
     assert srv.count("/rot.pem") == 1
-    clock.t += 1801
+    clock.t += 31  # 61 s: a key mismatch now refreshes the URL once
     rotated, _ = _verify(v, h2)
     assert rotated.caller_id == "verified", rotated.error
     assert srv.count("/rot.pem") == 2
-    old, _ = _verify(v, h1)
+    old, _ = _verify(v, h1)  # the old key no longer verifies; the new chain is too young
     assert old.error is not None and old.error.check == "signature"
+    assert srv.count("/rot.pem") == 2
 
 
-def test_rotation_honours_max_age_shorter_than_floor(srv: HttpsServer) -> None:
-    """Cache-Control max-age below min_ttl is raised to the floor (digest §6.4): the new chain
-    is fetched only after min_ttl."""
+def test_certificate_rotation_is_followed_by_averify_too(srv: HttpsServer) -> None:
+    """The async verifier follows a rotated certificate the same way (one shared core)."""
+    pki = _pki(srv, "/rot.pem")
+    chain2, key2 = _second_leaf(pki)
+    clock = Clock()
+    v = Verifier(trust_anchors=[pki.root_pem],
+                 source=HttpsSource(_policy(srv.host_port, ca=srv.ca_pem_path, min_ttl=3600.0),
+                                    key_refresh_after=60.0, clock=clock))
+    now = int(time.time())
+
+    async def run() -> tuple[Verdict, Verdict]:
+        first = await v.averify(_sign(pki), orig=ORIG, dest=DEST, now=now)
+        srv.route("/rot.pem", body=chain2)
+        clock.t += 61
+        second = await v.averify(_sign(pki, key2), orig=ORIG, dest=DEST, now=now)
+        await v.aclose()
+        return first, second
+
+    first, second = asyncio.run(run())
+    assert first.caller_id == "verified" and second.caller_id == "verified", second.error
+    assert srv.count("/rot.pem") == 2
+
+
+def test_forged_calls_cannot_make_the_verifier_hammer_a_repository(srv: HttpsServer) -> None:
+    """Calls signed by a key the repository never served: each fails 438, and together they
+    cause at most one refresh per key_refresh_after."""
+    pki = _pki(srv, "/rot.pem")
+    _, other_key = _second_leaf(pki)
+    clock = Clock()
+    v = Verifier(trust_anchors=[pki.root_pem],
+                 source=HttpsSource(_policy(srv.host_port, ca=srv.ca_pem_path, min_ttl=3600.0),
+                                    key_refresh_after=60.0, clock=clock))
+    assert _verify(v, _sign(pki))[0].passed
+    clock.t += 120
+    for _ in range(20):
+        forged, _ = _verify(v, _sign(pki, other_key))
+        assert forged.error is not None and forged.error.check == "signature"
+        assert forged.likely_spoofed
+    assert srv.count("/rot.pem") == 2  # the first fetch and one refresh
+
+
+def test_max_age_shorter_than_floor_is_raised_to_the_floor(srv: HttpsServer) -> None:
+    """Cache-Control max-age below min_ttl is raised to the floor (digest §6.4): calls within
+    the floor make no request; after it, one."""
     pki = make_pki(x5u=srv.url("/rot.pem"), crl_url=None)
     srv.route("/rot.pem", body=pki.chain_pem, headers=[("Cache-Control", "max-age=60")])
-    chain2, key2 = _second_leaf(pki)
     clock = Clock()
     v = Verifier(trust_anchors=[pki.root_pem],
                  source=HttpsSource(_policy(srv.host_port, ca=srv.ca_pem_path, min_ttl=600.0),
                                     clock=clock))
     assert _verify(v, _sign(pki))[0].passed
-    srv.route("/rot.pem", body=chain2)
     clock.t += 120
-    assert not _verify(v, _sign(pki, key2))[0].passed
+    assert _verify(v, _sign(pki))[0].passed
+    assert srv.count("/rot.pem") == 1
     clock.t += 500
-    assert _verify(v, _sign(pki, key2))[0].passed
+    assert _verify(v, _sign(pki))[0].passed
+    assert srv.count("/rot.pem") == 2
 
 
 # -- other calls keep being served ---------------------------------------------------------------

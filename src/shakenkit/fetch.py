@@ -784,6 +784,10 @@ class _Entry(Generic[T]):
     def fresh(self, now: float) -> bool:
         return now < self.expires_at
 
+    def young(self, now: float, max_age: float | None) -> bool:
+        """Fresh, and (with ``max_age``) fetched at most ``max_age`` seconds ago."""
+        return now < self.expires_at and (max_age is None or now - self.fetched_at <= max_age)
+
     def stale_usable(self, now: float, grace: float) -> bool:
         """RFC 5861 stale-if-error window, bounded by the object's own expiry."""
         if grace <= 0 or now >= self.expires_at + grace:
@@ -818,7 +822,8 @@ def _wake(future: asyncio.Future[None]) -> None:
 class _Flight(Generic[T]):
     """One in-progress fetch of one URL; threads wait on an Event, tasks on per-loop futures."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_age: float | None = None) -> None:
+        self.max_age = max_age  # the owner's: a disk entry older than this is not used
         self._done = threading.Event()
         self._mutex = threading.Lock()
         self._outcome: _Ok[T] | _Err | None = None
@@ -959,13 +964,17 @@ class Fetcher(Generic[T]):
         """The policy this fetcher enforces."""
         return self._policy
 
-    def get(self, url: str) -> T:
-        """Return the parsed object at ``url`` (cached or fetched); raise :class:`FetchError`."""
-        hit = self._fresh_hit(url)
+    def get(self, url: str, *, max_age: float | None = None) -> T:
+        """Return the parsed object at ``url`` (cached or fetched); raise :class:`FetchError`.
+
+        ``max_age``: accept a cached object only if it was fetched at most that many seconds
+        ago, else fetch again (single flight and the negative cache still apply; a failed
+        refresh keeps the cached object for other callers)."""
+        hit = self._fresh_hit(url, max_age)
         if hit is not _MISS:
             return hit  # type: ignore[return-value]
         target = self._vet_url(url)
-        ticket = self._enter(url)
+        ticket = self._enter(url, max_age)
         if not isinstance(ticket, tuple):
             return self._deliver(ticket)
         flight, owner = ticket
@@ -981,14 +990,14 @@ class Fetcher(Generic[T]):
             outcome = self._abandon(url, flight)
         return self._deliver(outcome)
 
-    async def aget(self, url: str) -> T:
+    async def aget(self, url: str, *, max_age: float | None = None) -> T:
         """Async :meth:`get`; the fetch runs in its own task, so a cancelled caller doesn't
         cancel it for the others."""
-        hit = self._fresh_hit(url)
+        hit = self._fresh_hit(url, max_age)
         if hit is not _MISS:
             return hit  # type: ignore[return-value]
         target = self._vet_url(url)
-        ticket = self._enter(url)
+        ticket = self._enter(url, max_age)
         if not isinstance(ticket, tuple):
             return self._deliver(ticket)
         flight, owner = ticket
@@ -1130,18 +1139,20 @@ class Fetcher(Generic[T]):
 
     # ---- cache and single flight ----------------------------------------------------------
 
-    def _fresh_hit(self, url: str) -> T | object:
+    def _fresh_hit(self, url: str, max_age: float | None = None) -> T | object:
         """The warm path: a fresh entry under exactly this URL string. Only vetted URLs are ever
         stored and the policy never changes, so the URL checks need not run again."""
         now = self._clock()
         with self._lock:
             entry = self._cache.get(url)
-            if entry is not None and not self._closed and entry.fresh(now):
+            if entry is not None and not self._closed and entry.young(now, max_age):
                 self._hits += 1
                 return entry.value
         return _MISS
 
-    def _enter(self, url: str) -> _Ok[T] | _Err | tuple[_Flight[T], bool]:
+    def _enter(
+        self, url: str, max_age: float | None = None
+    ) -> _Ok[T] | _Err | tuple[_Flight[T], bool]:
         """Answer from the cache, or join/start the flight for ``url`` (True = caller owns it)."""
         now = self._clock()
         with self._lock:
@@ -1149,10 +1160,14 @@ class Fetcher(Generic[T]):
                 raise RuntimeError("this Fetcher is closed")
             entry = self._cache.get(url)
             if entry is not None:
-                if entry.fresh(now):
+                if entry.young(now, max_age):
                     self._hits += 1
                     return _Ok(entry.value, "cache")
-                if not entry.stale_usable(now, self._policy.stale_if_error):
+                if entry.fresh(now):  # fresh but older than max_age: refresh, keep it meanwhile
+                    negative = self._negative.get(url)
+                    if negative is not None and now < negative.until:
+                        return _Ok(entry.value, "cache")  # a refresh just failed: not again yet
+                elif not entry.stale_usable(now, self._policy.stale_if_error):
                     del self._cache[url]
                     entry = None
             negative = self._negative.get(url)
@@ -1168,9 +1183,9 @@ class Fetcher(Generic[T]):
             if flight is not None:
                 self._coalesced += 1
                 return flight, False
-            flight = _Flight()
-            self._inflight[url] = flight
-            return flight, True
+            new: _Flight[T] = _Flight(max_age)
+            self._inflight[url] = new
+            return new, True
 
     def _negative_error(self, url: str, negative: _Negative, now: float) -> FetchError:
         shown = _redact(url)
@@ -1286,7 +1301,7 @@ class Fetcher(Generic[T]):
         settled = False
         try:
             disk = self._disk_load(url)
-            if disk is not None and disk.fresh(self._clock()):
+            if disk is not None and disk.young(self._clock(), flight.max_age):
                 self._settle(url, flight, disk, None, source="disk")
                 settled = True
                 return
@@ -1315,7 +1330,7 @@ class Fetcher(Generic[T]):
             disk = None
             if self._policy.cache_dir is not None:
                 disk = await asyncio.to_thread(self._disk_load, url)
-            if disk is not None and disk.fresh(self._clock()):
+            if disk is not None and disk.young(self._clock(), flight.max_age):
                 self._settle(url, flight, disk, None, source="disk")
                 settled = True
                 return

@@ -48,7 +48,8 @@ class HttpsSource:
 
     ``policy`` sets limits, the SSRF allow-list, TLS trust and the cache; ``max_certs`` caps the
     certificates in one bundle. A chain is never served past its earliest notAfter, a CRL never
-    past its nextUpdate.
+    past its nextUpdate. ``key_refresh_after``: see :meth:`refresh` (key rotation under a
+    reused URL).
     """
 
     def __init__(
@@ -56,9 +57,11 @@ class HttpsSource:
         policy: FetchPolicy | None = None,
         *,
         max_certs: int = 10,
+        key_refresh_after: float = 60.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.policy = policy or FetchPolicy()
+        self.key_refresh_after = key_refresh_after
         limit = self.policy.max_response_bytes
 
         def parse(body: bytes) -> CertChain:
@@ -85,6 +88,24 @@ class HttpsSource:
         """Async twin of :meth:`get`, sharing its cache and in-flight requests."""
         try:
             return await self._chains.aget(url)
+        except FetchError as e:
+            raise _as_436(e) from None
+
+    def refresh(self, url: str) -> CertChain:
+        """The chain at ``url``, fetched again unless the cached one is younger than
+        ``key_refresh_after`` seconds. The verifier calls this when a PASSporT's signature does
+        not verify with the cached certificate: x5u URLs are reused for new keys (corpus README),
+        so the PASSporT is matched to the certificate by its key, and a forged call can make at
+        most one request per URL per ``key_refresh_after``."""
+        try:
+            return self._chains.get(url, max_age=self.key_refresh_after)
+        except FetchError as e:
+            raise _as_436(e) from None
+
+    async def arefresh(self, url: str) -> CertChain:
+        """Async twin of :meth:`refresh`."""
+        try:
+            return await self._chains.aget(url, max_age=self.key_refresh_after)
         except FetchError as e:
             raise _as_436(e) from None
 
@@ -140,6 +161,18 @@ class LayeredSource:
         if url in self._urls:
             return self._static.get(url)
         return await self.fallback.aget(url)
+
+    def refresh(self, url: str) -> CertChain:
+        """Configured chains are fixed; others are refreshed by the fallback."""
+        if url in self._urls or not hasattr(self.fallback, "refresh"):
+            return self.get(url)
+        return self.fallback.refresh(url)  # type: ignore[no-any-return]
+
+    async def arefresh(self, url: str) -> CertChain:
+        """Async twin of :meth:`refresh`."""
+        if url in self._urls or not hasattr(self.fallback, "arefresh"):
+            return await self.aget(url)
+        return await self.fallback.arefresh(url)  # type: ignore[no-any-return]
 
     def __getattr__(self, name: str) -> Any:
         # get_crl / aget_crl / stats / close come from the fallback.

@@ -553,6 +553,11 @@ def _finite(t: object) -> bool:
     return isinstance(t, _NUMBER) and not isinstance(t, bool) and math.isfinite(t)
 
 
+def _key_mismatch(v: Verdict) -> bool:
+    """The certificate was had but its key did not verify the PASSporT."""
+    return v.error is not None and v.error.check == "signature"
+
+
 def _number(value: object) -> str | None:
     """A calling/called number as text: ints are accepted, an empty string counts as not
     given; anything else that is not text becomes a value no TN matches (a mismatch verdict,
@@ -717,16 +722,20 @@ class Verifier:
         if isinstance(values, Verdict):
             return values
         if not _finite(t):  # a bad clock argument is no evidence against the call
-            return _fail(None, 403, "freshness", "the verification time is not a finite number",
-                         spoofed=False)
+            return _fail(
+                None,
+                403,
+                "freshness",
+                "the verification time is not a finite number",
+                spoofed=False,
+            )
         orig, dest = _number(orig), _number(dest)
         out = []
         for raw in values:
-            step = (
-                raw
-                if isinstance(raw, Verdict)
-                else _precheck(raw, orig, dest, t, date, self.policy)
-            )
+            if isinstance(raw, Verdict):  # an item that could not even be split
+                out.append(raw)
+                continue
+            step = _precheck(raw, orig, dest, t, date, self.policy)
             if isinstance(step, Verdict):
                 out.append(step)
                 continue
@@ -734,7 +743,21 @@ class Verifier:
                 chain: CertChain | CertificateFetchError = self.source.get(step.header.info)
             except CertificateFetchError as e:
                 chain = e
-            out.append(self._finish(step, chain, orig, dest, t, self._fetch_crls(chain, t)))
+            verdict = self._finish(step, chain, orig, dest, t, self._fetch_crls(chain, t))
+            if _key_mismatch(verdict) and callable(getattr(self.source, "refresh", None)):
+                # The URL may now serve a rotated certificate (corpus README: x5u URLs are
+                # reused): match by key, fetching again at most once per key_refresh_after.
+                try:
+                    again = self.source.refresh(step.header.info)  # type: ignore[attr-defined]
+                except CertificateFetchError:
+                    again = chain
+                if again is not chain:
+                    retry = _precheck(raw, orig, dest, t, date, self.policy)
+                    if not isinstance(retry, Verdict):
+                        verdict = self._finish(
+                            retry, again, orig, dest, t, self._fetch_crls(again, t)
+                        )
+            out.append(verdict)
         return _best(out)
 
     async def averify(
@@ -752,16 +775,20 @@ class Verifier:
         if isinstance(values, Verdict):
             return values
         if not _finite(t):  # a bad clock argument is no evidence against the call
-            return _fail(None, 403, "freshness", "the verification time is not a finite number",
-                         spoofed=False)
+            return _fail(
+                None,
+                403,
+                "freshness",
+                "the verification time is not a finite number",
+                spoofed=False,
+            )
         orig, dest = _number(orig), _number(dest)
         out = []
         for raw in values:
-            step = (
-                raw
-                if isinstance(raw, Verdict)
-                else _precheck(raw, orig, dest, t, date, self.policy)
-            )
+            if isinstance(raw, Verdict):  # an item that could not even be split
+                out.append(raw)
+                continue
+            step = _precheck(raw, orig, dest, t, date, self.policy)
             if isinstance(step, Verdict):
                 out.append(step)
                 continue
@@ -770,7 +797,18 @@ class Verifier:
             except CertificateFetchError as e:
                 chain = e
             crls = await self._afetch_crls(chain, t)
-            out.append(self._finish(step, chain, orig, dest, t, crls))
+            verdict = self._finish(step, chain, orig, dest, t, crls)
+            if _key_mismatch(verdict) and callable(getattr(self.source, "arefresh", None)):
+                try:  # see verify(): a rotated certificate under a reused x5u URL
+                    again = await self.source.arefresh(step.header.info)  # type: ignore[attr-defined]
+                except CertificateFetchError:
+                    again = chain
+                if again is not chain:
+                    retry = _precheck(raw, orig, dest, t, date, self.policy)
+                    if not isinstance(retry, Verdict):
+                        crls = await self._afetch_crls(again, t)
+                        verdict = self._finish(retry, again, orig, dest, t, crls)
+            out.append(verdict)
         return _best(out)
 
     def stats(self) -> dict[str, Any]:
