@@ -2,9 +2,11 @@
 
 The procedure is standards digest §5.3 (ATIS-1000074 §5.3, RFC 8224 §6.2), run as ordered,
 named checks; the first failing check decides the SIP code. The core is sans-IO: ``_precheck``
-and ``_finish`` are pure functions of their inputs and a clock value; only fetching the
-certificate (``source.get`` / ``await source.aget``) sits between them, so :meth:`Verifier.verify`
-and :meth:`Verifier.averify` share every rule.
+and ``_finish`` are pure functions of their inputs and a clock value, and
+``Verifier._header_steps`` strings them together as a generator that *asks* for each
+certificate, CRL or refresh it needs (``yield (kind, url)``). :meth:`Verifier.verify` answers
+those requests with ``source.get``, :meth:`Verifier.averify` with ``await source.aget``; every
+rule is shared.
 """
 
 from __future__ import annotations
@@ -12,9 +14,9 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -378,6 +380,10 @@ class _Crls:
 
 _NO_CRLS = _Crls()
 
+T = TypeVar("T")
+# A sans-IO computation: yields (kind, url) requests, receives answers, returns a T.
+_Steps = Generator[tuple[str, str], Any, T]
+
 
 def _revocation(
     res: ChainResult, crls: list[x509.CertificateRevocationList], anchors: Anchors, now: float
@@ -669,33 +675,86 @@ class Verifier:
                     urls.append(u)
         return urls
 
-    def _fetch_crls(self, chain: CertChain | CertificateFetchError, now: float) -> _Crls:
+    def _crl_steps(self, chain: CertChain | CertificateFetchError, now: float) -> _Steps[_Crls]:
+        """Fetch the path's CRLs (one I/O request per distribution point)."""
         urls = self._crl_urls(chain, now)
         if not urls:
             return _NO_CRLS
         got: list[x509.CertificateRevocationList] = []
         failures: list[str] = []
-        get_crl = self.source.get_crl  # type: ignore[attr-defined]
         for u in urls:
-            try:
-                got.extend(get_crl(u))
-            except CertificateFetchError as e:
-                failures.append(e.detail)
+            result = yield ("crl", u)
+            if isinstance(result, CertificateFetchError):
+                failures.append(result.detail)
+            else:
+                got.extend(result)
         return _Crls(tuple(got), tuple(failures))
 
-    async def _afetch_crls(self, chain: CertChain | CertificateFetchError, now: float) -> _Crls:
-        urls = self._crl_urls(chain, now)
-        if not urls:
-            return _NO_CRLS
-        got: list[x509.CertificateRevocationList] = []
-        failures: list[str] = []
-        aget_crl = self.source.aget_crl  # type: ignore[attr-defined]
-        for u in urls:
-            try:
-                got.extend(await aget_crl(u))
-            except CertificateFetchError as e:
-                failures.append(e.detail)
-        return _Crls(tuple(got), tuple(failures))
+    def _header_steps(
+        self, raw: str, orig: str | None, dest: str | None, now: float, date: int | None
+    ) -> _Steps[Verdict]:
+        """One Identity header, sans-IO (standards digest §5.3): the pure steps, with each
+        certificate or CRL the verifier needs requested by ``yield (kind, url)`` and answered
+        by the driver (sync or async) with the object or a CertificateFetchError."""
+        step = _precheck(raw, orig, dest, now, date, self.policy)
+        if isinstance(step, Verdict):
+            return step
+        url = step.header.info
+        chain = yield ("x5u", url)
+        crls = yield from self._crl_steps(chain, now)
+        verdict = self._finish(step, chain, orig, dest, now, crls)
+        if _key_mismatch(verdict):
+            # The URL may now serve a rotated certificate (corpus README: x5u URLs are reused):
+            # match by key; the source fetches again at most once per key_refresh_after.
+            again = yield ("refresh", url)
+            if isinstance(again, CertChain) and again is not chain:
+                retry = _precheck(raw, orig, dest, now, date, self.policy)
+                if not isinstance(retry, Verdict):
+                    crls = yield from self._crl_steps(again, now)
+                    verdict = self._finish(retry, again, orig, dest, now, crls)
+        return verdict
+
+    def _io(self, kind: str, url: str) -> Any:
+        """The sync answer to one I/O request of :meth:`_header_steps`."""
+        src: Any = self.source
+        try:
+            if kind == "x5u":
+                return src.get(url)
+            if kind == "crl":
+                return src.get_crl(url)
+            return src.refresh(url) if callable(getattr(src, "refresh", None)) else None
+        except CertificateFetchError as e:
+            return e
+
+    async def _aio(self, kind: str, url: str) -> Any:
+        """The async answer to one I/O request of :meth:`_header_steps`."""
+        src: Any = self.source
+        try:
+            if kind == "x5u":
+                return await src.aget(url)
+            if kind == "crl":
+                return await src.aget_crl(url)
+            return await src.arefresh(url) if callable(getattr(src, "arefresh", None)) else None
+        except CertificateFetchError as e:
+            return e
+
+    def _prepare(
+        self, identity: object, orig: object, dest: object, now: float | None
+    ) -> Verdict | tuple[list[str | Verdict], str | None, str | None, float]:
+        """The input checks verify() and averify() share: a verdict, or what to verify."""
+        t = time.time() if now is None else now
+        values = self._values(identity)
+        if isinstance(values, Verdict):
+            return values
+        if not _finite(t):  # a bad clock argument is no evidence against the call
+            return _fail(
+                None,
+                403,
+                "freshness",
+                "the verification time is not a finite number",
+                spoofed=False,
+            )
+        return values, _number(orig), _number(dest), t
 
     # -- public API ---------------------------------------------------------------------------
 
@@ -717,47 +776,22 @@ class Verifier:
         seconds; default: the current time), ``date`` the SIP Date header as Unix seconds (used
         only to rebuild a compact-form PASSporT).
         """
-        t = time.time() if now is None else now
-        values = self._values(identity)
-        if isinstance(values, Verdict):
-            return values
-        if not _finite(t):  # a bad clock argument is no evidence against the call
-            return _fail(
-                None,
-                403,
-                "freshness",
-                "the verification time is not a finite number",
-                spoofed=False,
-            )
-        orig, dest = _number(orig), _number(dest)
+        prep = self._prepare(identity, orig, dest, now)
+        if isinstance(prep, Verdict):
+            return prep
+        values, o, d, t = prep
         out = []
         for raw in values:
             if isinstance(raw, Verdict):  # an item that could not even be split
                 out.append(raw)
                 continue
-            step = _precheck(raw, orig, dest, t, date, self.policy)
-            if isinstance(step, Verdict):
-                out.append(step)
-                continue
+            steps = self._header_steps(raw, o, d, t, date)
             try:
-                chain: CertChain | CertificateFetchError = self.source.get(step.header.info)
-            except CertificateFetchError as e:
-                chain = e
-            verdict = self._finish(step, chain, orig, dest, t, self._fetch_crls(chain, t))
-            if _key_mismatch(verdict) and callable(getattr(self.source, "refresh", None)):
-                # The URL may now serve a rotated certificate (corpus README: x5u URLs are
-                # reused): match by key, fetching again at most once per key_refresh_after.
-                try:
-                    again = self.source.refresh(step.header.info)  # type: ignore[attr-defined]
-                except CertificateFetchError:
-                    again = chain
-                if again is not chain:
-                    retry = _precheck(raw, orig, dest, t, date, self.policy)
-                    if not isinstance(retry, Verdict):
-                        verdict = self._finish(
-                            retry, again, orig, dest, t, self._fetch_crls(again, t)
-                        )
-            out.append(verdict)
+                request = next(steps)
+                while True:
+                    request = steps.send(self._io(*request))
+            except StopIteration as done:
+                out.append(done.value)
         return _best(out)
 
     async def averify(
@@ -770,45 +804,22 @@ class Verifier:
         date: int | None = None,
     ) -> Verdict:
         """Async twin of :meth:`verify` (same rules, same verdicts)."""
-        t = time.time() if now is None else now
-        values = self._values(identity)
-        if isinstance(values, Verdict):
-            return values
-        if not _finite(t):  # a bad clock argument is no evidence against the call
-            return _fail(
-                None,
-                403,
-                "freshness",
-                "the verification time is not a finite number",
-                spoofed=False,
-            )
-        orig, dest = _number(orig), _number(dest)
+        prep = self._prepare(identity, orig, dest, now)
+        if isinstance(prep, Verdict):
+            return prep
+        values, o, d, t = prep
         out = []
         for raw in values:
-            if isinstance(raw, Verdict):  # an item that could not even be split
+            if isinstance(raw, Verdict):
                 out.append(raw)
                 continue
-            step = _precheck(raw, orig, dest, t, date, self.policy)
-            if isinstance(step, Verdict):
-                out.append(step)
-                continue
+            steps = self._header_steps(raw, o, d, t, date)
             try:
-                chain: CertChain | CertificateFetchError = await self.source.aget(step.header.info)
-            except CertificateFetchError as e:
-                chain = e
-            crls = await self._afetch_crls(chain, t)
-            verdict = self._finish(step, chain, orig, dest, t, crls)
-            if _key_mismatch(verdict) and callable(getattr(self.source, "arefresh", None)):
-                try:  # see verify(): a rotated certificate under a reused x5u URL
-                    again = await self.source.arefresh(step.header.info)  # type: ignore[attr-defined]
-                except CertificateFetchError:
-                    again = chain
-                if again is not chain:
-                    retry = _precheck(raw, orig, dest, t, date, self.policy)
-                    if not isinstance(retry, Verdict):
-                        crls = await self._afetch_crls(again, t)
-                        verdict = self._finish(retry, again, orig, dest, t, crls)
-            out.append(verdict)
+                request = next(steps)
+                while True:
+                    request = steps.send(await self._aio(*request))
+            except StopIteration as done:
+                out.append(done.value)
         return _best(out)
 
     def stats(self) -> dict[str, Any]:
