@@ -41,8 +41,8 @@ EXPECTED = [
     ("call-0005", "TN-Validation-Failed", "A", "likely_spoofed", (438, "orig_tn")),
     ("call-0006", "TN-Validation-Failed", "A", "likely_spoofed", (403, "freshness")),
     ("call-0007", "No-TN-Validation", None, "unverified", None),
+    # A SHAKEN and a (malformed) div header: one verdict for the call (RFC 8946 linking).
     ("call-0008", "TN-Validation-Passed", "A", "verified", None),
-    ("call-0008", "No-TN-Validation", None, "unverified", None),
 ]
 
 
@@ -82,7 +82,7 @@ def test_scan_json_counts_and_verdicts(capsys: pytest.CaptureFixture[str], name:
     assert summary(objs) == EXPECTED
     where = "line" if name.endswith("jsonl") else "frame"
     assert all(o["source"] == str(SAMPLES / name) and isinstance(o[where], int) for o in objs)
-    assert "shakenkit scan: 1 file, 8 calls, 9 verdicts" in err
+    assert "shakenkit scan: 1 file, 8 calls, 8 verdicts" in err
     assert "TN-Validation-Passed       5" in err and "403 freshness" in err
     assert "123A" in err
 
@@ -113,7 +113,7 @@ def test_scan_several_files_text_output_and_out_file(
     text = dest.read_text()
     assert "calls.pcap:frame 1  call-0001@sp.example.com  TN-Validation-Passed" in text
     assert "403 Stale Date [freshness]" in text
-    assert "2 files, 14 calls, 16 verdicts" in err
+    assert "2 files, 14 calls, 14 verdicts" in err
 
 
 def test_scan_now_overrides_the_capture_time(capsys: pytest.CaptureFixture[str]) -> None:
@@ -140,7 +140,7 @@ def test_scan_signed_only_skips_unsigned_invites(capsys: pytest.CaptureFixture[s
         capsys, "scan", "--json", "--signed-only", *OFFLINE, str(SAMPLES / "calls.pcap")
     )
     assert [o["call_id"] for o in rows(out)].count("call-0007@sp.example.com") == 0
-    assert len(rows(out)) == 8
+    assert len(rows(out)) == 7
 
 
 def test_scan_require_identity_gives_428(capsys: pytest.CaptureFixture[str]) -> None:
@@ -236,15 +236,17 @@ def test_verify_sip_stdin(
 def test_verify_sip_several_headers_and_stale(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    """Every Identity header gets a verdict; the default time is now, so old calls are stale."""
+    """A call with a div header gets one verdict for the call (its headers linked, RFC 8946);
+    the default time is now, so old calls are stale."""
     msg = (SAMPLES / "calls.sip").read_bytes()
     start = msg.index(b"INVITE sip", msg.index(b"call-0007"))
     path = tmp_path / "two_headers.sip"
     path.write_bytes(msg[start:])
     code, out, _ = run(capsys, "verify", *OFFLINE, "--json", "--sip", str(path))
     objs = rows(out)
-    assert code == 1 and len(objs) == 2
-    assert objs[0]["error"]["sip_code"] == 403 and objs[1]["verstat"] == "No-TN-Validation"
+    assert code == 1 and len(objs) == 1
+    assert objs[0]["error"]["sip_code"] == 403
+    assert [d["result"] for d in objs[0]["diversion"]] == ["failed"]
 
 
 def test_verify_sip_warns_about_a_file_of_several_messages(
@@ -386,5 +388,5 @@ def test_console_script_entry_point() -> None:
         [*cmd, str(SAMPLES / "calls.pcap")],
         capture_output=True, text=True, env=env, timeout=60, check=False,
     )  # fmt: skip
-    assert p.returncode == 1 and len(p.stdout.splitlines()) == 9
+    assert p.returncode == 1 and len(p.stdout.splitlines()) == 8
     assert "WARNING" not in p.stderr  # scapy's warnings are silenced

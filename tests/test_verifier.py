@@ -410,30 +410,46 @@ def _div_header(pki):
     return signed(pki, header=hdr, payload=payload, ppt="div")
 
 
+def _rph_header(pki):
+    payload = {"dest": {"tn": [DEST_TN]}, "iat": NOW, "orig": {"tn": ORIG_TN},
+               "rph": {"auth": ["ets.0"]}}
+    return signed(pki, header=jose(pki.x5u, ppt="rph"), payload=payload, ppt="rph")
+
+
 @pytest.mark.parametrize("where", ["param-and-token", "token-only"])
 def test_unsupported_ppt_skipped(pki, where):
     """RFC 8224 §6.2 step 1, digest §1.2/§5.3 step 2: a header whose ``ppt`` is not supported
-    (``div``) is skipped, not failed -> No-TN-Validation; no certificate is fetched."""
+    (``rph``, RFC 8443) is skipped, not failed -> No-TN-Validation; no certificate is fetched."""
     src = _NoFetch()
     v = Verifier(trust_anchors=[pki.root_pem], source=src)
-    h = _div_header(pki)
+    h = _rph_header(pki)
     if where == "token-only":
-        h = h.replace(";ppt=div", "")
+        h = h.replace(";ppt=rph", "")
     verdict = v.verify(h, orig=ORIG, dest=DEST, now=NOW)
     assert (verdict.verstat, verdict.caller_id, verdict.error) == (
         "No-TN-Validation",
         "unverified",
         None,
     )
-    assert verdict.ppt == "div"
+    assert verdict.ppt == "rph"
     assert src.calls == 0
 
 
 def test_unsupported_ppt_next_to_a_good_shaken_header(pki, verifier, good_header):
-    """RFC 8224 §6.2 step 1, digest §7.1: a ``div`` header next to the ``shaken`` one."""
-    v = verifier.verify([_div_header(pki), good_header], orig=ORIG, dest=DEST, now=NOW)
+    """RFC 8224 §6.2 step 1: an ``rph`` header next to the ``shaken`` one is skipped."""
+    v = verifier.verify([_rph_header(pki), good_header], orig=ORIG, dest=DEST, now=NOW)
     assert v.verstat == "TN-Validation-Passed", v.error
     assert v.ppt == "shaken"
+
+
+def test_div_that_continues_nothing_next_to_a_passing_shaken_header(pki, verifier, good_header):
+    """RFC 8946, RFC 8224 §6.2 step 1: the SHAKEN header matched the called number itself; a
+    div header that continues none of its numbers is listed ``unlinked``, nothing more."""
+    v = verifier.verify([_div_header(pki), good_header], orig=ORIG, dest=DEST, now=NOW)
+    assert v.verstat == "TN-Validation-Passed", v.error
+    assert v.ppt == "shaken" and v.caller_id == "verified"
+    assert [(d.result, d.div_tn, d.header) for d in v.diversion] == [("unlinked", "12155550000", 0)]
+    assert not v.diverted
 
 
 @pytest.mark.parametrize("identity_value", [None, "", []], ids=repr)

@@ -22,7 +22,7 @@ from .pki import CertChain, StiCertificate, TrustStore, parse_chain
 from .repository import HttpsSource
 from .sources import CertificateSource, StaticSource
 from .tn import canonicalize_tn
-from .verdict import Check, Signer, Verdict, VerdictError
+from .verdict import Check, DivLink, RcdDigest, RichCallData, Signer, Verdict, VerdictError
 from .verifier import Policy, Verifier
 
 __version__ = "0.1.0"
@@ -33,6 +33,7 @@ __all__ = [
     "CertificateFetchError",
     "CertificateSource",
     "Check",
+    "DivLink",
     "FetchError",
     "FetchPolicy",
     "HttpsSource",
@@ -41,6 +42,8 @@ __all__ = [
     "Passport",
     "PassportError",
     "Policy",
+    "RcdDigest",
+    "RichCallData",
     "ShakenError",
     "Signer",
     "StaticSource",

@@ -38,6 +38,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any, Literal
 
+from .div import is_div_value
 from .sip import (
     DEFAULT_MAX_MESSAGE_BYTES,
     SipFramer,
@@ -919,7 +920,8 @@ def verify_records(
     now: float | None = None,
 ) -> Iterator[ScanResult]:
     """Verify each record: one :class:`ScanResult` per Identity header (one No-TN-Validation
-    result for a call without any; one 438 result for an INVITE that cannot be parsed).
+    result for a call without any; one 438 result for an INVITE that cannot be parsed; one
+    result for a forwarded call whose ``div`` PASSporTs are linked, RFC 8946, ``header`` 0).
     Records marked ``invalid`` (unusable JSON Lines) are skipped: check ``record.invalid``
     on the input side if you need to count them."""
     for rec in records:
@@ -934,6 +936,10 @@ def verify_records(
                 yield ScanResult(rec, v, i if rec.message.identity else None, t)
         elif not rec.identity:
             yield ScanResult(rec, verifier.verify(None, now=t), None, t)
+        elif len(rec.identity) > 1 and any(is_div_value(x) for x in rec.identity):
+            # A forwarded call (RFC 8946): its headers are linked into one verdict.
+            v = verifier.verify(list(rec.identity), orig=rec.orig, dest=rec.dest, now=t)
+            yield ScanResult(rec, v, 0, t)
         else:
             for i, value in enumerate(rec.identity):
                 v = verifier.verify(value, orig=rec.orig, dest=rec.dest, now=t)

@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -22,7 +22,15 @@ from .errors import REASON_PHRASES
 if TYPE_CHECKING:
     from .pki import StiCertificate
 
-__all__ = ["Check", "Signer", "Verdict", "VerdictError"]
+__all__ = [
+    "Check",
+    "DivLink",
+    "RcdDigest",
+    "RichCallData",
+    "Signer",
+    "Verdict",
+    "VerdictError",
+]
 
 Verstat = Literal["TN-Validation-Passed", "TN-Validation-Failed", "No-TN-Validation"]
 CallerId = Literal["verified", "unverified", "likely_spoofed"]
@@ -83,6 +91,73 @@ class Signer:
         return cls(x5u, leaf.spc, leaf.subject, leaf.issuer, int(leaf.not_after), leaf.organization)
 
 
+DivLinkResult = Literal["valid", "failed", "unlinked", "loop", "beyond_depth"]
+RcdIntegrity = Literal["verified", "incomplete", "failed", "absent"]
+
+
+@dataclass(frozen=True, slots=True)
+class DivLink:
+    """One ``div`` PASSporT of a retargeted call (RFC 8946 §3): the carrier that retargeted
+    the call (``signer``), the number it was diverted from (``div_tn``) and the new target
+    (``dest_tns``), and how the link fared (docs/verdicts.md, "Diverted calls").
+
+    ``result``: ``valid`` (verified and chained), ``failed`` (its own verification or its
+    ``orig`` failed: ``error`` says why), ``unlinked`` (continues no number of the chain),
+    ``loop`` (leads back to a number already in the chain), ``beyond_depth`` (past
+    ``Policy.max_div_depth``). ``position`` is 1 for the link that continues the SHAKEN
+    PASSporT, 2 for the next ... (None when not in the chain); ``header`` the index of its
+    Identity header (None for an ``opt``-embedded one).
+    """
+
+    header: int | None
+    position: int | None
+    ppt: str
+    div_tn: str | None
+    dest_tns: list[str]
+    orig_tn: str | None
+    iat: int | None
+    signer: Signer | None
+    result: DivLinkResult
+    error: VerdictError | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RcdDigest:
+    """One ``rcdi`` entry (RFC 9795): the JSON pointer into ``rcd``, whether its digest
+    matched (None: the content could not be checked) and what was seen."""
+
+    pointer: str
+    ok: bool | None
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class RichCallData:
+    """Rich Call Data of the call (RFC 9795 ``rcd``/``rcdi``/``crn``; ATIS-1000094 carries
+    them in the SHAKEN PASSporT). Never changes the SHAKEN outcome.
+
+    ``display_name`` is ``nam`` when the PASSporT that signed it verified and rcd integrity
+    did not fail (what a handset may show); ``nam`` is the value as signed either way.
+    ``integrity``: ``verified`` (every ``rcdi`` digest matched and every URL is covered),
+    ``incomplete`` (no mismatch, but some content could not be checked: fetching off,
+    refused or failed, or a URL without a digest), ``failed`` (a digest mismatch or a
+    malformed ``rcd``/``rcdi``), ``absent`` (no ``rcdi``). ``source`` is the ``ppt`` of
+    the PASSporT that carried it.
+    """
+
+    source: str | None
+    nam: str | None
+    display_name: str | None
+    apn: str | None = None
+    icn: str | None = None
+    jcl: str | None = None
+    jcd: Any = None
+    crn: str | None = None
+    integrity: RcdIntegrity = "absent"
+    digests: list[RcdDigest] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
 class Verdict(BaseModel):
     """The outcome of verifying one Identity header (or of a call without one).
 
@@ -106,6 +181,14 @@ class Verdict(BaseModel):
     signer: Signer | None = None
     checks: list[Check] = []
     warnings: list[str] = []
+    diversion: list[DivLink] = []
+    rcd: RichCallData | None = None
+
+    @property
+    def diverted(self) -> bool:
+        """True when the call reached its destination through a verified ``div`` chain
+        (RFC 8946): at least one link is ``valid``."""
+        return any(link.result == "valid" for link in self.diversion)
 
     @property
     def passed(self) -> bool:
@@ -137,6 +220,9 @@ class Verdict(BaseModel):
         """Construct from values the verifier itself built, skipping validation (hot path:
         ``model_construct`` costs ~6 us; this sets the same instance slots directly)."""
         m = cls.__new__(cls)
+        if len(values) != _N_FIELDS:  # fields the caller left out take their defaults
+            values.setdefault("diversion", [])
+            values.setdefault("rcd", None)
         _set(m, "__dict__", values)
         _set(m, "__pydantic_fields_set__", set(_ALL_FIELDS))
         _set(m, "__pydantic_extra__", None)
@@ -146,3 +232,4 @@ class Verdict(BaseModel):
 
 _set = object.__setattr__
 _ALL_FIELDS = frozenset(Verdict.model_fields)
+_N_FIELDS = len(_ALL_FIELDS)

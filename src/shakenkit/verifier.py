@@ -21,8 +21,17 @@ from typing import Any, TypeVar
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from .div import (
+    DEFAULT_MAX_DIV_DEPTH,
+    DIV_PPT,
+    Retargeting,
+    div_claims_problem,
+    embedded_original,
+    is_div_value,
+    link_call,
+)
 from .errors import CertificateError, CertificateFetchError, ShakenError
-from .fetch import FetchPolicy
+from .fetch import Fetcher, FetchError, FetchPolicy
 from .identity import (
     DEFAULT_MAX_HEADER_BYTES,
     IdentityHeader,
@@ -49,6 +58,7 @@ from .pki import (
     load_crls,
     validate_chain,
 )
+from .rcd import MAX_RCD_FETCHES, has_rcd, rcd_steps
 from .replay import ReplayCache
 from .sources import CertificateSource, StaticSource
 from .tn import canonicalize_tn
@@ -56,7 +66,8 @@ from .verdict import Check, Signer, Verdict, VerdictError
 
 __all__ = ["Policy", "Verifier"]
 
-SUPPORTED_PPT = frozenset({"shaken"})
+# shaken (RFC 8588), div / div-o (RFC 8946, linked by shakenkit.div), rcd (RFC 9795).
+SUPPORTED_PPT = frozenset({"shaken", "div", "div-o", "rcd"})
 
 
 @dataclass(frozen=True)
@@ -79,6 +90,13 @@ class Policy:
       ``replay_cache_size``) and flag a repeat: a failed ``replay`` check and a warning
       (RFC 8224 §12.1); with ``replay_fails`` a repeat fails with 403 instead.
     * ``max_header_bytes`` / ``max_passport_bytes`` — input size limits.
+    * ``max_div_depth`` — the longest chain of ``div`` PASSporTs followed (RFC 8946; 5
+      retargetings by default); a longer one fails with 438 ``div_chain`` (docs/verdicts.md).
+    * ``fetch_rcd`` — fetch the ``icn``/``jcl`` content that ``rcdi`` digests name (RFC 9795)
+      over HTTPS with the ``x5u`` fetcher's URL policy, limits and cache; off by default
+      (digests over fetched content are then reported unchecked); ``max_rcd_fetches`` caps
+      the fetches per PASSporT. Content given with ``Verifier(rcd_content=...)`` is always
+      used.
     """
 
     max_age: int = 60
@@ -93,6 +111,9 @@ class Policy:
     replay_cache_size: int = 100_000
     max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES
     max_passport_bytes: int = DEFAULT_MAX_PASSPORT_BYTES
+    max_div_depth: int = DEFAULT_MAX_DIV_DEPTH
+    fetch_rcd: bool = False
+    max_rcd_fetches: int = MAX_RCD_FETCHES
 
 
 # Failure classes (standards digest §9): which caller_id a failing check implies.
@@ -121,6 +142,7 @@ _CHECK_JOSE_SHAKEN = Check(
 _CHECK_JOSE_PLAIN = Check("passport_header", True, "alg ES256, typ passport, x5u = info")
 _CHECK_CLAIMS_SHAKEN = Check("passport_claims", True, "required claims present (attest, origid)")
 _CHECK_CLAIMS_PLAIN = Check("passport_claims", True, "required claims present")
+_CHECK_CLAIMS_DIV = Check("passport_claims", True, "required claims present (div, RFC 8946 §3)")
 _CHECK_ORIG = Check("orig_tn", True, "orig.tn matches the calling number (RFC 8224 §8.3)")
 _CHECK_DEST = Check("dest_tn", True, "dest.tn includes the called number (RFC 8224 §8.3)")
 _CHECK_FRESH = Check("freshness", True, "iat within the freshness window (RFC 8224 §6.2 step 4)")
@@ -235,6 +257,10 @@ def _precheck(
                     "compact-form SHAKEN PASSporT cannot carry attest/origid (RFC 8588, "
                     "ATIS-1000074 requires the full form)",
                 )
+            if h_ppt in DIV_PPT:
+                return _fail(
+                    run, 438, "compact_form", "div PASSporTs must use the full form (RFC 8946 §3)"
+                )
             if h_ppt is not None and h_ppt not in SUPPORTED_PPT:
                 return _skip(run, h_ppt, policy)
             o, d = canonicalize_tn(orig or ""), canonicalize_tn(dest or "")
@@ -332,7 +358,13 @@ def _precheck(
         )
     if cl.dest_tn_was_string:
         run.warnings.append("dest.tn is a string, not an array (RFC 8225 §5.2.1)")
-    run.checks.append(_CHECK_CLAIMS_SHAKEN if shaken else _CHECK_CLAIMS_PLAIN)
+    if t_ppt in DIV_PPT:
+        problem = div_claims_problem(cl)
+        if problem is not None:
+            return _fail(run, 438, "passport_claims", problem)
+        run.checks.append(_CHECK_CLAIMS_DIV)
+    else:
+        run.checks.append(_CHECK_CLAIMS_SHAKEN if shaken else _CHECK_CLAIMS_PLAIN)
     # Freshness (RFC 8224 §6.2 step 4; ATIS-1000074: 60 s).
     if not -_IAT_LIMIT < cl.iat < _IAT_LIMIT:  # before float arithmetic: no OverflowError
         return _fail(run, 403, "freshness", f"iat {str(cl.iat)[:24]} is out of range")
@@ -609,8 +641,10 @@ class Verifier:
       CRLs that certificates name (soft-fail unless ``Policy.crl_hard_fail``).
     * ``source=`` plugs in any :class:`CertificateSource`.
 
-    ``crls`` are PEM/DER CRL bytes checked for every chain. ``verify`` never raises on bad
-    input: every outcome is a :class:`Verdict`.
+    ``crls`` are PEM/DER CRL bytes checked for every chain. ``rcd_content`` maps Rich Call
+    Data URLs (``icn``, ``jcl``) to their content for ``rcdi`` checks without fetching
+    (RFC 9795; see ``Policy.fetch_rcd``). ``verify`` never raises on bad input: every outcome
+    is a :class:`Verdict`.
     """
 
     def __init__(
@@ -622,8 +656,14 @@ class Verifier:
         fetch: FetchPolicy | None = None,
         crls: Iterable[bytes] = (),
         policy: Policy | None = None,
+        rcd_content: Mapping[str, bytes] | None = None,
     ) -> None:
         self.policy = policy or Policy()
+        # Rich Call Data content by URL (RFC 9795 icn/jcl), checked against rcdi without
+        # fetching; the network only with Policy.fetch_rcd.
+        self._rcd_content: dict[str, bytes] = dict(rcd_content or {})
+        self._rcd: Fetcher[bytes] | None = None
+        self._fetch = fetch or FetchPolicy()
         self.trust_store = (
             trust_anchors
             if isinstance(trust_anchors, TrustStore)
@@ -710,9 +750,35 @@ class Verifier:
             if isinstance(again, CertChain) and again is not chain:
                 retry = _precheck(raw, orig, dest, now, date, self.policy)
                 if not isinstance(retry, Verdict):
+                    step = retry
                     crls = yield from self._crl_steps(again, now)
                     verdict = self._finish(retry, again, orig, dest, now, crls)
+        p = step.passport
+        if p is not None and p.claims.extra and has_rcd(p.claims.extra):
+            # Rich Call Data (RFC 9795): reported beside the outcome, never changing it.
+            info = yield from rcd_steps(
+                p.claims.extra,
+                source=verdict.ppt,
+                passed=verdict.passed,
+                obtainable=self._rcd_obtainable,
+                max_fetches=self.policy.max_rcd_fetches,
+            )
+            verdict = verdict.model_copy(update={"rcd": info})
         return verdict
+
+    def _rcd_obtainable(self, url: str) -> bool:
+        """May rcd content at ``url`` be had: configured, or fetching is on."""
+        return url in self._rcd_content or self.policy.fetch_rcd
+
+    def _rcd_fetcher(self) -> Fetcher[bytes]:
+        """The fetcher of rcd content: the ``x5u`` fetch policy (URL policy, limits, cache
+        rules), created on first use."""
+        if self._rcd is None:
+            fp = getattr(self.source, "policy", None)
+            self._rcd = Fetcher(
+                bytes, policy=fp if isinstance(fp, FetchPolicy) else self._fetch, name="rcd"
+            )
+        return self._rcd
 
     def _io(self, kind: str, url: str) -> Any:
         """The sync answer to one I/O request of :meth:`_header_steps`."""
@@ -722,8 +788,12 @@ class Verifier:
                 return src.get(url)
             if kind == "crl":
                 return src.get_crl(url)
+            if kind == "rcd":
+                if url in self._rcd_content:
+                    return self._rcd_content[url]
+                return self._rcd_fetcher().get(url)
             return src.refresh(url) if callable(getattr(src, "refresh", None)) else None
-        except CertificateFetchError as e:
+        except (CertificateFetchError, FetchError) as e:
             return e
 
     async def _aio(self, kind: str, url: str) -> Any:
@@ -734,8 +804,12 @@ class Verifier:
                 return await src.aget(url)
             if kind == "crl":
                 return await src.aget_crl(url)
+            if kind == "rcd":
+                if url in self._rcd_content:
+                    return self._rcd_content[url]
+                return await self._rcd_fetcher().aget(url)
             return await src.arefresh(url) if callable(getattr(src, "arefresh", None)) else None
-        except CertificateFetchError as e:
+        except (CertificateFetchError, FetchError) as e:
             return e
 
     def _prepare(
@@ -766,6 +840,7 @@ class Verifier:
         dest: str | None = None,
         now: float | None = None,
         date: int | None = None,
+        retargeting: Retargeting | None = None,
     ) -> Verdict:
         """Verify a call's Identity header(s) and return a :class:`Verdict`.
 
@@ -775,15 +850,23 @@ class Verifier:
         form (``+1 215-555-1212``, ``tel:``, ``sip:``). ``now`` is the verification time (Unix
         seconds; default: the current time), ``date`` the SIP Date header as Unix seconds (used
         only to rebuild a compact-form PASSporT).
+
+        Several headers: the call passes if any passes (RFC 8224 §6.2 step 1), except that
+        ``div`` PASSporTs (RFC 8946) are linked to the SHAKEN PASSporT they continue and the
+        verdict lists them in ``diversion`` (docs/verdicts.md, "Diverted calls");
+        ``retargeting`` adds the Request-URI number and History-Info/Diversion numbers of the
+        request (:class:`~shakenkit.div.Retargeting`; :meth:`verify_sip` fills it in).
         """
         prep = self._prepare(identity, orig, dest, now)
         if isinstance(prep, Verdict):
             return prep
         values, o, d, t = prep
-        out = []
-        for raw in values:
+        out: list[tuple[int | None, str | None, Verdict]] = []
+        pending: list[tuple[int | None, str | Verdict]] = list(enumerate(values))
+        while pending:
+            i, raw = pending.pop(0)
             if isinstance(raw, Verdict):  # an item that could not even be split
-                out.append(raw)
+                out.append((i, None, raw))
                 continue
             steps = self._header_steps(raw, o, d, t, date)
             try:
@@ -791,8 +874,9 @@ class Verifier:
                 while True:
                     request = steps.send(self._io(*request))
             except StopIteration as done:
-                out.append(done.value)
-        return _best(out)
+                out.append((i, raw, done.value))
+            pending.extend(self._embedded(out, values))
+        return self._combine(out, d, retargeting)
 
     async def averify(
         self,
@@ -802,16 +886,19 @@ class Verifier:
         dest: str | None = None,
         now: float | None = None,
         date: int | None = None,
+        retargeting: Retargeting | None = None,
     ) -> Verdict:
         """Async twin of :meth:`verify` (same rules, same verdicts)."""
         prep = self._prepare(identity, orig, dest, now)
         if isinstance(prep, Verdict):
             return prep
         values, o, d, t = prep
-        out = []
-        for raw in values:
+        out: list[tuple[int | None, str | None, Verdict]] = []
+        pending: list[tuple[int | None, str | Verdict]] = list(enumerate(values))
+        while pending:
+            i, raw = pending.pop(0)
             if isinstance(raw, Verdict):
-                out.append(raw)
+                out.append((i, None, raw))
                 continue
             steps = self._header_steps(raw, o, d, t, date)
             try:
@@ -819,8 +906,70 @@ class Verifier:
                 while True:
                     request = steps.send(await self._aio(*request))
             except StopIteration as done:
-                out.append(done.value)
-        return _best(out)
+                out.append((i, raw, done.value))
+            pending.extend(self._embedded(out, values))
+        return self._combine(out, d, retargeting)
+
+    def _embedded(
+        self, out: list[tuple[int | None, str | None, Verdict]], values: Sequence[Any]
+    ) -> list[tuple[int | None, str]]:
+        """The original PASSporT a ``div-o`` carries in ``opt`` (RFC 8946 §5), to verify as one
+        more header when no base PASSporT came with the call; nesting is bounded by
+        ``max_div_depth``."""
+        _i, raw, v = out[-1]
+        if raw is None or v.ppt not in DIV_PPT:
+            return []
+        if len(out) > len(values) + self.policy.max_div_depth:
+            return []
+        if any(w.ppt == "shaken" for _, _, w in out):
+            return []
+        inner = embedded_original(raw, self.policy.max_passport_bytes)
+        if inner is None or any(r == inner for _, r, _ in out):
+            return []
+        return [(None, inner)]
+
+    def _combine(
+        self,
+        out: list[tuple[int | None, str | None, Verdict]],
+        dest: str | None,
+        retargeting: Retargeting | None,
+    ) -> Verdict:
+        """One call's verdict from its headers' verdicts: ``div`` links are linked
+        (:func:`shakenkit.div.link_call`), ``rcd`` PASSporTs lend their Rich Call Data, else
+        the best-of rule (RFC 8224 §6.2 step 1)."""
+        if len(out) == 1 and out[0][2].ppt not in DIV_PPT:
+            return out[0][2]
+        policy = self.policy
+        verdicts = [v for _, _, v in out]
+        dests = [canonicalize_tn(dest) if dest is not None else None]
+        if retargeting is not None:
+            dests.append(retargeting.request_uri_tn)
+        linked = link_call(
+            out,
+            dests=[x for x in dests if x],
+            retargeting=retargeting,
+            max_depth=policy.max_div_depth,
+            verified_attest=policy.verified_attest,
+            no_validation=lambda why: no_identity_verdict(policy, why),
+            max_bytes=policy.max_passport_bytes,
+        )
+        main = [v for v in verdicts if v.ppt != "rcd"] or verdicts
+        best = linked if linked is not None else _best(main)
+        if best.rcd is None:
+            # A ppt=rcd PASSporT lends its Rich Call Data when it verified for the same
+            # caller (RFC 9795); it never changes the SHAKEN outcome.
+            lent = next(
+                (
+                    v.rcd
+                    for v in verdicts
+                    if v.ppt == "rcd" and v.passed and v.rcd is not None
+                    and (best.orig_tn is None or v.orig_tn == best.orig_tn)
+                ),
+                None,
+            )
+            if lent is not None:
+                best = best.model_copy(update={"rcd": lent})
+        return best
 
     def stats(self) -> dict[str, Any]:
         """Observability: the certificate source's counters (cache hits, misses, fetches,
@@ -835,12 +984,16 @@ class Verifier:
         closer = getattr(self.source, "close", None)
         if callable(closer):
             closer()
+        if self._rcd is not None:
+            self._rcd.close()
 
     async def aclose(self) -> None:
         """Release the source's network clients (async)."""
         closer = getattr(self.source, "aclose", None)
         if callable(closer):
             await closer()
+        if self._rcd is not None:
+            await self._rcd.aclose()
 
     def _values(self, identity: object) -> list[str | Verdict] | Verdict:
         """The header values to verify, one unit each: a value, or the 438 verdict of an item
@@ -892,7 +1045,10 @@ class Verifier:
         or bytes. The numbers come from the message (calling: P-Asserted-Identity, else From;
         called: To, else the Request-URI), ``date`` from its Date header. Without an Identity
         header: one No-TN-Validation verdict (428 with ``Policy.require_identity``). A message
-        that cannot be parsed: one 438 verdict. Never raises on bad input."""
+        that cannot be parsed: one 438 verdict. A forwarded call (a ``div`` PASSporT among its
+        headers, RFC 8946): one verdict for the whole call, its headers linked, the
+        Request-URI, History-Info and Diversion taken into account (docs/verdicts.md).
+        Never raises on bad input."""
         from .sip import SipMessage, SipParseError, malformed_message_verdict, parse_sip
 
         t = time.time() if now is None else now
@@ -903,7 +1059,21 @@ class Verifier:
         if not msg.identity:
             return [no_identity_verdict(self.policy)]
         orig, dest = msg.verification_numbers()
+        if self._diverted(msg.identity):
+            ctx = Retargeting.of_message(msg)
+            return [
+                self.verify(
+                    list(msg.identity), orig=orig, dest=dest, now=t, date=msg.date, retargeting=ctx
+                )
+            ]
         return [self.verify(v, orig=orig, dest=dest, now=t, date=msg.date) for v in msg.identity]
+
+    def _diverted(self, values: Sequence[str]) -> bool:
+        """A forwarded call: some Identity header is a div PASSporT (RFC 8946), so the
+        headers are verified together (one verdict for the call)."""
+        return len(values) <= 256 and any(
+            is_div_value(v, self.policy.max_header_bytes) for v in values
+        )
 
     async def averify_sip(self, message: Any, *, now: float | None = None) -> list[Verdict]:
         """Async twin of :meth:`verify_sip` (same rules, same verdicts)."""
@@ -917,6 +1087,13 @@ class Verifier:
         if not msg.identity:
             return [no_identity_verdict(self.policy)]
         orig, dest = msg.verification_numbers()
+        if self._diverted(msg.identity):
+            ctx = Retargeting.of_message(msg)
+            return [
+                await self.averify(
+                    list(msg.identity), orig=orig, dest=dest, now=t, date=msg.date, retargeting=ctx
+                )
+            ]
         return [
             await self.averify(v, orig=orig, dest=dest, now=t, date=msg.date) for v in msg.identity
         ]
