@@ -25,7 +25,15 @@ from . import _der
 from .identity import IdentityHeader, format_identity
 from .passport import sign_passport
 
-__all__ = ["TestPKI", "issue_certificate", "make_crl", "make_pki", "sign_identity"]
+__all__ = [
+    "TestPKI",
+    "issue_certificate",
+    "make_crl",
+    "make_pki",
+    "rcd_claims",
+    "sign_div",
+    "sign_identity",
+]
 
 SHAKEN_CP_OID = x509.ObjectIdentifier("2.16.840.1.114569.1.1.3")
 STI_PA_CRL_URL = "https://authenticate-api.iconectiv.com/download/v1/crl"
@@ -200,6 +208,78 @@ def sign_identity(
     return format_identity(IdentityHeader(token, x5u, "ES256", ppt))
 
 
+def sign_div(
+    key: ec.EllipticCurvePrivateKey,
+    *,
+    x5u: str,
+    orig: str,
+    div: str,
+    dest: str | Sequence[str],
+    iat: int | None = None,
+    opt: str | None = None,
+    extra_claims: Mapping[str, Any] | None = None,
+) -> str:
+    """Sign a ``div`` PASSporT (RFC 8946 §3) as a retargeting carrier and return its Identity
+    header value ``<jws>;info=<x5u>;alg=ES256;ppt=div``: ``orig`` as in the original
+    PASSporT, ``div`` the number the call is diverted from, ``dest`` the new target. With
+    ``opt`` (the original PASSporT, a full-form token or an Identity header value) it is a
+    ``div-o`` PASSporT carrying it (RFC 8946 §5)."""
+    from .tn import canonicalize_tn
+
+    dests = [dest] if isinstance(dest, str) else list(dest)
+    ppt = "div" if opt is None else "div-o"
+    header: dict[str, Any] = {"alg": "ES256", "ppt": ppt, "typ": "passport", "x5u": x5u}
+    claims: dict[str, Any] = {
+        "dest": {"tn": sorted(canonicalize_tn(d) or d for d in dests)},
+        "div": {"tn": canonicalize_tn(div) or div},
+        "iat": int(time.time()) if iat is None else iat,
+        "orig": {"tn": canonicalize_tn(orig) or orig},
+    }
+    if opt is not None:
+        claims["opt"] = opt.split(";", 1)[0].strip()
+    claims.update(extra_claims or {})
+    token = sign_passport(header, claims, key)
+    return format_identity(IdentityHeader(token, x5u, "ES256", ppt))
+
+
+def rcd_claims(
+    *,
+    nam: str,
+    apn: str | None = None,
+    icn: str | None = None,
+    jcl: str | None = None,
+    jcd: Sequence[Any] | None = None,
+    crn: str | None = None,
+    content: Mapping[str, bytes] | None = None,
+    integrity: bool = True,
+) -> dict[str, Any]:
+    """Rich Call Data claims (RFC 9795) to pass as ``extra_claims``: ``rcd`` with the given
+    members, ``crn``, and (with ``integrity``) ``rcdi``: a digest of ``/jcd`` (its JCS form,
+    RFC 8785) and of the content at ``icn``/``jcl`` given in ``content`` (URL -> bytes)."""
+    from .rcd import jcs, rcd_digest
+
+    rcd: dict[str, Any] = {"nam": nam}
+    for name, value in (("apn", apn), ("icn", icn), ("jcl", jcl)):
+        if value is not None:
+            rcd[name] = value
+    if jcd is not None:
+        rcd["jcd"] = list(jcd)
+    out: dict[str, Any] = {"rcd": rcd}
+    if crn is not None:
+        out["crn"] = crn
+    if integrity:
+        rcdi: dict[str, str] = {}
+        if jcd is not None:
+            rcdi["/jcd"] = rcd_digest(jcs(list(jcd)))
+        for name in ("icn", "jcl"):
+            url = rcd.get(name)
+            if url is not None and content is not None and url in content:
+                rcdi["/" + name] = rcd_digest(content[url])
+        if rcdi:
+            out["rcdi"] = rcdi
+    return out
+
+
 @dataclass
 class TestPKI:
     """A root, an STI-CA intermediate and an SP certificate, with their keys.
@@ -271,6 +351,41 @@ class TestPKI:
             iat=iat,
             **kw,
         )
+
+    def sign_div(
+        self,
+        *,
+        orig: str,
+        div: str,
+        dest: str | Sequence[str],
+        iat: int | None = None,
+        **kw: Any,
+    ) -> str:
+        """A ``div`` PASSporT (RFC 8946) signed by this PKI's SP key; see :func:`sign_div`."""
+        return sign_div(
+            self.leaf_key, x5u=kw.pop("x5u", self.x5u), orig=orig, div=div, dest=dest, iat=iat, **kw
+        )
+
+    def carrier(self, *, spc: str, x5u: str, organization: str = "Other Carrier") -> TestPKI:
+        """Another service provider under the same root and STI-CA (e.g. the carrier that
+        retargets a call, RFC 8946): a new SP key and certificate with its own SPC and
+        ``x5u``. Its chain is registered in this PKI's :attr:`extra`, so
+        :meth:`certificates` and :meth:`verifier` serve both carriers."""
+        key = ec.generate_private_key(ec.SECP256R1())
+        ca_name = x509.load_der_x509_certificate(self.ca_der).subject
+        mine = x509.load_der_x509_certificate(self.leaf_der)  # same validity as this SP's
+        leaf = issue_certificate(
+            subject=_name(f"SHAKEN {spc}", organization),
+            key=key,
+            issuer=ca_name,
+            issuer_key=self.ca_key,
+            spc=spc,
+            not_before=mine.not_valid_before_utc.timestamp(),
+            not_after=mine.not_valid_after_utc.timestamp(),
+        )
+        other = TestPKI(self.root_key, self.root_der, self.ca_key, self.ca_der, key, leaf, spc, x5u)
+        self.extra[x5u] = other.chain_pem
+        return other
 
     def certificates(self) -> dict[str, bytes]:
         """``{x5u: chain_pem}`` plus any extra URLs registered in :attr:`extra`."""
