@@ -121,6 +121,19 @@ def _add_verification_options(
         action="store_true",
         help="fail certificates without keyUsage or a SHAKEN policy OID",
     )
+    p.add_argument(
+        "--max-div-depth",
+        type=int,
+        default=5,
+        metavar="N",
+        help="longest chain of div PASSporTs followed (RFC 8946; default 5)",
+    )
+    p.add_argument(
+        "--fetch-rcd",
+        action="store_true",
+        help="fetch Rich Call Data icn/jcl content to check rcdi digests (RFC 9795; "
+        "x5u fetch policy; default off)",
+    )
     g = p.add_argument_group(
         "fetching x5u and CRLs (live by default, for URLs not given with --cert)"
     )
@@ -196,6 +209,8 @@ def verification_inputs(
     crls = [_read(c, "CRL file") for c in args.crl]
     if args.max_age <= 0:
         raise UsageError("--max-age must be positive")
+    if args.max_div_depth < 1:
+        raise UsageError("--max-div-depth must be at least 1")
     policy = Policy(
         max_age=args.max_age,
         future_tolerance=args.max_age,
@@ -203,6 +218,8 @@ def verification_inputs(
         strict_certificate_policy=args.strict_cert_policy,
         crl_hard_fail=args.crl_hard_fail,
         fetch_crls=not args.no_crl_fetch,
+        max_div_depth=args.max_div_depth,
+        fetch_rcd=args.fetch_rcd and not args.offline,
     )
     return anchors, certs, crls, policy
 
@@ -260,6 +277,13 @@ def _summary(v: Verdict) -> str:
         extra.append(f"signer SPC {v.signer.spc or '?'} ({v.signer.subject})")
     if v.origid:
         extra.append(f"origid {v.origid}")
+    for lk in v.diversion:  # RFC 8946 links
+        spc = lk.signer.spc if lk.signer is not None else "?"
+        extra.append(
+            f"div {lk.div_tn or '?'} -> {', '.join(lk.dest_tns) or '?'} by SPC {spc}: {lk.result}"
+        )
+    if v.rcd is not None:  # RFC 9795
+        extra.append(f"rcd name {v.rcd.nam!r} (integrity {v.rcd.integrity})")
     lines = [head] + [f"  {x}" for x in extra] + [f"  warning: {w}" for w in v.warnings]
     return "\n".join(lines)
 
@@ -373,8 +397,17 @@ SIGN_EPILOG = """examples:
   shakenkit verify --offline --trust root.pem --cert https://cr.example.com/sp/123A.pem=chain.pem \\
       --orig +12155551212 --dest +12155551213 "$(shakenkit sign --key sp-key.pem ...)"
 
+  shakenkit sign --key carrier-b.pem --x5u https://cr.carrier-b.example/456B.pem \\
+      --ppt div --orig +12155551212 --div +12155551213 --dest +12155551214
+  shakenkit sign --key sp-key.pem --x5u https://cr.example.com/sp/123A.pem \\
+      --orig +12155551212 --dest +12155551213 --nam "Q Branch" \\
+      --icn https://brand.example/logo.png --rcd-content https://brand.example/logo.png=logo.png
+
 prints the Identity header value (RFC 8224 §4) of a SHAKEN PASSporT (RFC 8588) signed with
-KEY (ECDSA P-256). For tests and labs: an STI-AS signs with an HSM-held key.
+KEY (ECDSA P-256); with --ppt div a diverted-call PASSporT (RFC 8946: orig as in the original,
+--div the number diverted from, --dest the new target), with --nam etc. Rich Call Data
+(RFC 9795; --rcd-content adds rcdi digests). For tests and labs: an STI-AS signs with an
+HSM-held key.
 """
 
 
@@ -683,7 +716,7 @@ def _cmd_sign(args: argparse.Namespace, out: TextIO) -> int:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    from .testing import sign_identity
+    from .testing import sign_div, sign_identity
     from .tn import canonicalize_tn
 
     data = _read(args.key, "key file")
@@ -712,17 +745,76 @@ def _cmd_sign(args: argparse.Namespace, out: TextIO) -> int:
             uuid.UUID(args.origid)
         except ValueError as e:
             raise UsageError(f"--origid {args.origid!r} is not a UUID (RFC 8588 §5)") from e
-    header = sign_identity(
-        key,
-        x5u=args.x5u,
-        orig=args.orig,
-        dest=args.dest,
-        attest=args.attest,
-        origid=args.origid,
-        iat=args.iat if args.iat is not None else int(time.time()),
-    )
+    extra = _sign_rcd(args)
+    iat = args.iat if args.iat is not None else int(time.time())
+    if args.ppt in ("div", "div-o"):
+        if args.div is None or canonicalize_tn(args.div) is None:
+            raise UsageError(f"--ppt {args.ppt} needs --div TN, the number diverted from")
+        if (args.ppt == "div-o") != (args.opt is not None):
+            raise UsageError("--opt (the original PASSporT) goes with --ppt div-o, and only there")
+        opt = args.opt.split(";", 1)[0].strip() if args.opt is not None else None
+        if opt is not None and (opt.count(".") != 2 or opt.startswith(".")):
+            raise UsageError("--opt must be a full-form PASSporT or its Identity header value")
+        header = sign_div(
+            key,
+            x5u=args.x5u,
+            orig=args.orig,
+            div=args.div,
+            dest=args.dest,
+            iat=iat,
+            opt=opt,
+            extra_claims=extra,
+        )
+    else:
+        if args.div is not None or args.opt is not None:
+            raise UsageError("--div and --opt go with --ppt div or div-o")
+        header = sign_identity(
+            key,
+            x5u=args.x5u,
+            orig=args.orig,
+            dest=args.dest,
+            attest=args.attest,
+            origid=args.origid,
+            iat=iat,
+            ppt=args.ppt,
+            extra_claims=extra,
+        )
     out.write(header + "\n")
     return 0
+
+
+def _sign_rcd(args: argparse.Namespace) -> dict[str, Any] | None:
+    """Rich Call Data claims (RFC 9795) from the sign options, or None."""
+    from .testing import rcd_claims
+
+    given = [args.apn, args.icn, args.jcl, args.crn, *args.rcd_content]
+    if args.nam is None:
+        if any(x for x in given):
+            raise UsageError("--nam (the display name) is required with Rich Call Data options")
+        if args.ppt == "rcd":
+            raise UsageError("--ppt rcd needs --nam")
+        return None
+    content: dict[str, bytes] = {}
+    for spec in args.rcd_content:
+        url, sep, path = spec.rpartition("=")
+        if not sep or url not in (args.icn, args.jcl):
+            raise UsageError(
+                f"--rcd-content wants URL=FILE for the --icn or --jcl URL, got {spec!r}"
+            )
+        content[url] = _read(path, "rcd content file")
+    for name in ("icn", "jcl"):
+        url = getattr(args, name)
+        if url is not None and not url.lower().startswith(("https://", "http://")):
+            raise UsageError(f"--{name} {url!r} is not an http(s) URL")
+    return rcd_claims(
+        nam=args.nam,
+        apn=args.apn,
+        icn=args.icn,
+        jcl=args.jcl,
+        crn=args.crn,
+        content=content,
+        integrity=bool(content),
+    )
 
 
 def _cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
@@ -873,6 +965,29 @@ def build_parser() -> argparse.ArgumentParser:
     sg.add_argument("--attest", choices=("A", "B", "C"), default="A", help="default A")
     sg.add_argument("--origid", metavar="UUID", help="origination identifier (default: random)")
     sg.add_argument("--iat", type=int, metavar="UNIX_SECONDS", help="signing time (default: now)")
+    sg.add_argument(
+        "--ppt",
+        choices=("shaken", "div", "div-o", "rcd"),
+        default="shaken",
+        help="PASSporT type (default shaken; div/div-o: RFC 8946, rcd: RFC 9795)",
+    )
+    sg.add_argument("--div", metavar="TN", help="div: the number the call is diverted from")
+    sg.add_argument(
+        "--opt", metavar="PASSPORT", help="div-o: the original PASSporT (or its Identity value)"
+    )
+    rg = sg.add_argument_group("Rich Call Data (RFC 9795)")
+    rg.add_argument("--nam", metavar="TEXT", help="display name (rcd nam)")
+    rg.add_argument("--apn", metavar="TN", help="alternate presentation number")
+    rg.add_argument("--icn", metavar="URL", help="logo URL")
+    rg.add_argument("--jcl", metavar="URL", help="jCard URL")
+    rg.add_argument("--crn", metavar="TEXT", help="call reason (crn)")
+    rg.add_argument(
+        "--rcd-content",
+        action="append",
+        default=[],
+        metavar="URL=FILE",
+        help="content now at the --icn/--jcl URL: signs its digest in rcdi; repeatable",
+    )
     sub.add_parser(
         "demo",
         help="offline demo: sign and verify a few calls with a test PKI",

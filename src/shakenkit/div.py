@@ -38,6 +38,7 @@ carrier's certificate is checked like any SHAKEN signer's: chain, profile, CRL, 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -440,6 +441,10 @@ def _decide(
                 checks.append(
                     Check("div_history", True, "History-Info/Diversion agree with the div chain")
                 )
+        rcd = v.rcd
+        if rcd is not None and rcd.display_name is None and rcd.integrity != "failed":
+            # The SHAKEN PASSporT that signed the name is now verified.
+            rcd = dataclasses.replace(rcd, display_name=rcd.nam)
         attest = v.attest
         compared = not any("not compared" in c.detail for c in checks if c.name == "orig_tn")
         return v.model_copy(
@@ -451,6 +456,7 @@ def _decide(
                 "checks": checks,
                 "warnings": warnings,
                 "diversion": links,
+                "rcd": rcd,
             }
         )
     if failure is not None:

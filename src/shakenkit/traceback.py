@@ -51,13 +51,14 @@ from pathlib import Path
 from typing import IO, Any, NamedTuple, TypeVar
 
 from .capture import CallRecord, CaptureError, judged_at, read_records, sniff_format
+from .div import Retargeting
 from .errors import CertificateError, ShakenError
 from .fetch import FetchPolicy
 from .identity import parse_identity
 from .sip import DEFAULT_MAX_MESSAGE_BYTES, malformed_message_verdict
 from .sources import StaticSource
 from .tn import canonicalize_tn
-from .verdict import Signer, Verdict, VerdictError
+from .verdict import DivLink, RichCallData, Signer, Verdict, VerdictError
 from .verifier import Policy, Verifier
 
 __all__ = [
@@ -274,7 +275,8 @@ class VerdictRecord(NamedTuple):
     fields except ``checks`` (the failing one is ``error.check``), plus where the call came from
     (``source``, ``frame`` or ``line``, ``transport``, ``call_id``), its ``time`` (capture or
     record time, else its Date header; None when unknown), ``verified_at`` (the time freshness
-    was judged at) and the numbers given (``calling``, ``called``)."""
+    was judged at) and the numbers given (``calling``, ``called``). ``diversion`` and ``rcd``
+    are the verdict's ``div`` links (RFC 8946) and Rich Call Data (RFC 9795)."""
 
     verstat: str
     attest: str | None
@@ -297,6 +299,13 @@ class VerdictRecord(NamedTuple):
     verified_at: float
     calling: str | None
     called: str | None
+    diversion: tuple[DivLink, ...] = ()
+    rcd: RichCallData | None = None
+
+    @property
+    def diverted(self) -> bool:
+        """The call reached its destination through a verified ``div`` chain (RFC 8946)."""
+        return any(lk.result == "valid" for lk in self.diversion)
 
     @classmethod
     def of(
@@ -336,6 +345,8 @@ class VerdictRecord(NamedTuple):
             verified_at,
             calling,
             called,
+            tuple(v.diversion),
+            v.rcd,
         )
 
     @property
@@ -397,6 +408,8 @@ class VerdictRecord(NamedTuple):
             "verified_at": _num(self.verified_at),
             "calling": self.calling,
             "called": self.called,
+            "diversion": [_plain(lk) for lk in self.diversion],
+            "rcd": None if self.rcd is None else _plain(self.rcd),
         }
 
     @classmethod
@@ -445,6 +458,8 @@ class VerdictRecord(NamedTuple):
             float(d.get("verified_at") or 0.0),
             d.get("calling"),
             d.get("called"),
+            tuple(_div_link(x) for x in d.get("diversion") or () if isinstance(x, Mapping)),
+            _rich_call_data(d.get("rcd")),
         )
 
     def to_row(self) -> list[Any]:
@@ -518,6 +533,79 @@ VERDICT_COLUMNS = (
 ``signer_spc`` ...), lists joined (``dest_tns`` by spaces, ``warnings`` by ``; ``)."""
 
 
+def _plain(obj: Any) -> Any:
+    """A verdict part (dataclass) as JSON-ready dicts and lists."""
+    import dataclasses
+
+    return dataclasses.asdict(obj)
+
+
+def _signer(s: Any) -> Signer | None:
+    if not isinstance(s, Mapping):
+        return None
+    return Signer(
+        s.get("x5u", ""),
+        s.get("spc"),
+        s.get("subject", ""),
+        s.get("issuer", ""),
+        s.get("not_after", 0),
+        s.get("organization"),
+    )
+
+
+def _error(e: Any) -> VerdictError | None:
+    if not isinstance(e, Mapping):
+        return None
+    return VerdictError(
+        e["sip_code"],
+        e.get("reason", ""),
+        e.get("check", ""),
+        e.get("detail", ""),
+        e.get("reason_sip", ""),
+        e.get("reason_stir", ""),
+    )
+
+
+def _div_link(d: Mapping[str, Any]) -> DivLink:
+    return DivLink(
+        d.get("header"),
+        d.get("position"),
+        d.get("ppt", "div"),
+        d.get("div_tn"),
+        list(d.get("dest_tns") or ()),
+        d.get("orig_tn"),
+        d.get("iat"),
+        _signer(d.get("signer")),
+        d.get("result", "unlinked"),
+        _error(d.get("error")),
+    )
+
+
+def _rich_call_data(d: Any) -> RichCallData | None:
+    from .verdict import RcdDigest
+
+    if not isinstance(d, Mapping):
+        return None
+    digests = [
+        RcdDigest(x.get("pointer", ""), x.get("ok"), x.get("detail", ""))
+        for x in d.get("digests") or ()
+        if isinstance(x, Mapping)
+    ]
+    return RichCallData(
+        d.get("source"),
+        d.get("nam"),
+        d.get("display_name"),
+        d.get("apn"),
+        d.get("icn"),
+        d.get("jcl"),
+        d.get("jcd"),
+        d.get("crn"),
+        d.get("integrity", "absent"),
+        digests,
+        list(d.get("notes") or ()),
+    )
+
+
 def _num(t: float | None) -> float | int | None:
     """A time for output: an int when it is whole (``1767225600``, not ``1767225600.0``)."""
     if t is None:
@@ -538,6 +626,7 @@ _CallTask = tuple[
     int | None,  # frame
     int | None,  # line
     str | None,  # transport
+    Retargeting | None,  # Request-URI / History-Info / Diversion of a forwarded call
 ]
 _Item = _CallTask | VerdictRecord
 
@@ -618,6 +707,7 @@ def _prepare(rec: object, now: float | None) -> _Item | _Skip:
                 rec.frame,
                 rec.line,
                 rec.transport,
+                Retargeting.of_message(msg) if len(msg.identity) > 1 else None,
             )
         return (
             rec.identity,
@@ -631,6 +721,7 @@ def _prepare(rec: object, now: float | None) -> _Item | _Skip:
             rec.frame,
             rec.line,
             rec.transport,
+            None,
         )
     try:
         if isinstance(rec, Call):
@@ -671,6 +762,7 @@ def _prepare(rec: object, now: float | None) -> _Item | _Skip:
         c.frame,
         c.line,
         None,
+        None,
     )
 
 
@@ -693,8 +785,8 @@ def _static_signer(verifier: Verifier, raw: str) -> Signer | None:
 def _verify_item(verifier: Verifier, item: _Item) -> VerdictRecord:
     if isinstance(item, VerdictRecord):
         return item
-    ident, orig, dest, at, date, when, call_id, source, frame, line, transport = item
-    v = verifier.verify(ident or None, orig=orig, dest=dest, now=at, date=date)
+    ident, orig, dest, at, date, when, call_id, source, frame, line, transport, ctx = item
+    v = verifier.verify(ident or None, orig=orig, dest=dest, now=at, date=date, retargeting=ctx)
     if v.signer is None and v.error is not None and v.error.check == "freshness":
         # A stale (replayed) or future PASSporT fails before its certificate is fetched; for
         # traceback, name the carrier whose configured certificate its x5u points at.
@@ -930,6 +1022,7 @@ class _Group:
         "attest",
         "caller_id",
         "calls",
+        "diverted",
         "errors",
         "failed",
         "first",
@@ -943,6 +1036,7 @@ class _Group:
     def __init__(self) -> None:
         self.calls = 0
         self.failed = 0
+        self.diverted = 0
         self.attest = [0, 0, 0]
         self.caller_id = [0, 0, 0]
         self.errors: dict[int, int] = {}
@@ -961,6 +1055,8 @@ class _Group:
         self.caller_id[_CALLER_INDEX[r.caller_id]] += 1
         if r.verstat == "TN-Validation-Failed":
             self.failed += 1
+        if r.diversion and r.diverted:
+            self.diverted += 1
         if r.error is not None:
             code = r.error.sip_code
             self.errors[code] = self.errors.get(code, 0) + 1
@@ -987,6 +1083,7 @@ class _Group:
             self.x5us,
             self.first,
             self.last,
+            self.diverted,
         )
 
     def __setstate__(self, state: tuple[Any, ...]) -> None:
@@ -1002,11 +1099,13 @@ class _Group:
             self.x5us,
             self.first,
             self.last,
+            self.diverted,
         ) = state
 
     def merge(self, o: _Group) -> None:
         self.calls += o.calls
         self.failed += o.failed
+        self.diverted += o.diverted
         a, b = self.attest, o.attest
         a[0], a[1], a[2] = a[0] + b[0], a[1] + b[1], a[2] + b[2]
         a, b = self.caller_id, o.caller_id
@@ -1040,6 +1139,7 @@ class _Group:
                 k: share(n, calls) for k, n in zip(CALLER_IDS, self.caller_id, strict=True)
             },
             "failed": self.failed,
+            "diverted": self.diverted,
             "top_errors": top_errors(self.errors),
             "numbers": len(self.numbers),
         }
@@ -1104,6 +1204,7 @@ class Aggregator:
         "_lookup",
         "_matches",
         "_origids",
+        "_retargeters",
         "_signers",
         "_timeline",
         "no_signer",
@@ -1117,6 +1218,7 @@ class Aggregator:
         self._signers: dict[SignerKey, _Group] = {}
         self._origids: dict[str, _Group] = {}
         self._gateways: dict[SignerKey, _Group] = {}
+        self._retargeters: dict[SignerKey, _Group] = {}
         self._matches: list[VerdictRecord] = []
         # minute (Unix seconds // 60) -> [calls, failed, likely_spoofed]
         self._timeline: dict[int, list[int]] = {}
@@ -1154,6 +1256,8 @@ class Aggregator:
                 gw.add(r, number)
                 if origid is not None:
                     gw.origids.add(origid)
+        if r.diversion:
+            self._add_retargeters(r, number)
         if origid is not None:
             o = self._origids.get(origid)
             if o is None:
@@ -1178,6 +1282,23 @@ class Aggregator:
         if q is not None and q.matches(r):
             self._matches.append(r)
 
+    def _add_retargeters(self, r: VerdictRecord, number: str | None) -> None:
+        """Count the call once for each carrier that signed a div link of it (RFC 8946)."""
+        seen: set[SignerKey] = set()
+        for lk in r.diversion:
+            s = lk.signer
+            if s is None or lk.result == "unlinked":
+                continue
+            key = (s.spc, s.organization, s.issuer)
+            if key in seen:
+                continue
+            seen.add(key)
+            g = self._retargeters.get(key)
+            if g is None:
+                g = self._retargeters[key] = _Group()
+            g.add(r, number)
+            g.x5us.add(s.x5u)
+
     def update(self, records: Iterable[VerdictRecord]) -> Aggregator:
         """Count every record; returns self."""
         for r in records:
@@ -1192,6 +1313,7 @@ class Aggregator:
         _merge_groups(self._signers, other._signers)
         _merge_groups(self._origids, other._origids)
         _merge_groups(self._gateways, other._gateways)
+        _merge_groups(self._retargeters, other._retargeters)
         for minute, row in other._timeline.items():
             mine_row = self._timeline.get(minute)
             if mine_row is None:
@@ -1227,6 +1349,27 @@ class Aggregator:
                     "issuer": key[2],
                     **g.counts(),
                     "origids": len(g.origids),
+                    "x5u": sorted(g.x5us),
+                    "first_seen": _num(g.first),
+                    "last_seen": _num(g.last),
+                }
+            )
+        return rows
+
+    def retargeters(self) -> list[dict[str, Any]]:
+        """By retargeting carrier (the signer of a ``div`` PASSporT on the call's chain,
+        RFC 8946): one row per (spc, organization, issuer), most calls first; ``diverted``
+        counts the calls whose chain held."""
+        rows = []
+        groups = self._retargeters
+        for key in sorted(groups, key=lambda k: (-groups[k].calls, _key_sort(k))):
+            g = groups[key]
+            rows.append(
+                {
+                    "spc": key[0],
+                    "organization": key[1],
+                    "issuer": key[2],
+                    **g.counts(),
                     "x5u": sorted(g.x5us),
                     "first_seen": _num(g.first),
                     "last_seen": _num(g.last),
@@ -1371,6 +1514,7 @@ class Aggregator:
             "signers": self.signers(),
             "origids": self.origids(),
             "gateways": self.gateways(),
+            "retargeters": self.retargeters(),
             "timeline": self.timeline(),
         }
         if self._lookup is not None:
@@ -1770,7 +1914,8 @@ def write_csv(
 
 
 def write_tables(agg: Aggregator, out_dir: str | os.PathLike[str]) -> list[Path]:
-    """Write ``signers``, ``origids``, ``gateways`` (and ``lookup`` when the aggregator has one)
+    """Write ``signers``, ``origids``, ``gateways``, ``retargeters`` (and ``lookup`` when the
+    aggregator has one)
     as ``NAME.jsonl`` and ``NAME.csv``, and ``summary.json`` (with the timeline), into
     ``out_dir``; returns the paths written."""
     d = Path(out_dir)
@@ -1780,6 +1925,7 @@ def write_tables(agg: Aggregator, out_dir: str | os.PathLike[str]) -> list[Path]
         "signers": agg.signers(),
         "origids": agg.origids(),
         "gateways": agg.gateways(),
+        "retargeters": agg.retargeters(),
     }
     if agg.query is not None:
         tables["lookup"] = agg.lookup()
@@ -1807,12 +1953,15 @@ def _empty_columns(name: str) -> list[str]:
         "TN-Validation-Passed", "C", "unverified", False, None, "x", "12155551212",
         ("12155551213",), 0, "shaken", Signer("u", "s", "", "", 0, "o"), (), None, None, None,
         None, None, 0.0, 0.0, "12155551212", "12155551213",
+        (DivLink(1, 1, "div", "12155551213", ["12155551214"], "12155551212", 0,
+                 Signer("u", "s", "", "", 0, "o"), "valid"),),
     )  # fmt: skip
     probe.add(fake)
     rows = {
         "signers": probe.signers,
         "origids": probe.origids,
         "gateways": probe.gateways,
+        "retargeters": probe.retargeters,
         "lookup": probe.lookup,
     }[name]()
     return list(flatten(rows[0]))
