@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import hmac
+import itertools
 import json
 import sys
 from pathlib import Path
@@ -341,8 +342,8 @@ def build_cases(m: Material) -> list[dict[str, Any]]:
         ident(sign_passport(jose(sp, ppt=None), claims(), key), sp),
         failed(438, "passport_header"), "ppt parameter must equal the token's ppt")
     div_tok = sign_passport(jose(sp, ppt="div"), claims(), key)
-    add("ppt_div_unsupported", ident(div_tok, sp, ppt="div"), no_validation(),
-        "unsupported ppt is skipped (RFC 8224 §6.2 step 1)")
+    add("ppt_div_without_div_claim", ident(div_tok, sp, ppt="div"), failed(438, "passport_claims"),
+        "a div PASSporT must carry the div claim (RFC 8946 §3); alone, its failure decides")
     add("compact_form_shaken", f"..{s64};info=<{sp}>;alg=ES256;ppt=shaken",
         failed(438, "compact_form"), "compact SHAKEN cannot carry attest/origid (digest §2.6)")
 
@@ -432,7 +433,8 @@ def build_cases(m: Material) -> list[dict[str, Any]]:
                                                       sp),
         failed(403, "freshness"), "no header passes: the first failure decides")
     add("multiple_headers_div_and_good", ident(div_tok, sp, ppt="div") + "," + ident(good_tok, sp),
-        passed(), "an unsupported ppt header beside a valid shaken header")
+        passed(), "a broken div header beside a valid shaken header that matches the call")
+    div_cases(m, add, good_tok)
 
     # ---- huge and deep ----------------------------------------------------------------------
     tail = f";info=<{sp}>;alg=ES256;ppt=shaken"
@@ -621,6 +623,67 @@ def write(out: Path, material: Material, cases: list[dict[str, Any]]) -> None:
     with (out / "corpus.jsonl").open("w", encoding="utf-8") as f:
         for case in cases:
             f.write(json.dumps(case, ensure_ascii=True, sort_keys=False) + "\n")
+
+
+def div_cases(m: Material, add: Any, good_tok: str) -> None:
+    """Diverted calls (RFC 8946) and Rich Call Data (RFC 9795): hostile chains and claims."""
+    sp, sp2 = url("sp.pem"), url("sp2.pem")
+    k2 = m.keys["sp2.pem"]
+    c_tn, d_tn = "12155551214", "12155551215"
+
+    def dv(frm: str, to: str, *, k: Any = None, x5u: str = sp2, ppt: str = "div",
+           **extra: Any) -> str:
+        c = {"dest": {"tn": [to]}, "div": {"tn": frm}, "iat": NOW, "orig": {"tn": ORIG_TN},
+             **extra}
+        return ident(sign_passport(jose(x5u, ppt=ppt), c, k or k2), x5u, ppt=ppt)
+
+    shaken = ident(good_tok, sp)
+    add("div_chain_valid", shaken + "," + dv(DEST_TN, c_tn), passed(),
+        "A->B->C: shaken plus a div link by another carrier (RFC 8946 §4)", dest="+" + c_tn)
+    nums = [DEST_TN] + [f"1215555{3000 + i}" for i in range(24)]
+    chain = ",".join(dv(a, b) for a, b in itertools.pairwise(nums))
+    add("div_chain_deep_24", shaken + "," + chain, failed(438, "div_chain", spoofed=False),
+        "24 retargetings: past max_div_depth (5), bounded", dest="+" + nums[-1])
+    add("div_cycle", shaken + "," + dv(DEST_TN, c_tn) + "," + dv(c_tn, DEST_TN),
+        failed(438, "div_loop"), "B->C->B never reaches D: a loop", dest="+" + d_tn)
+    add("div_self_loop", shaken + "," + dv(DEST_TN, DEST_TN), failed(438, "div_loop"),
+        "a link from B to B", dest="+" + d_tn)
+    forks = ",".join(dv(DEST_TN, f"1215555{4000 + i}") for i in range(20))
+    add("div_twenty_forks", shaken + "," + forks, failed(438, "dest_tn"),
+        "20 links all continuing B, none reaching the called number", dest="+" + d_tn)
+    add("div_alone", dv(DEST_TN, c_tn), no_validation(),
+        "a div without the SHAKEN PASSporT it continues vouches for nobody", dest="+" + c_tn)
+    add("div_unmatched_tn", shaken + "," + dv(d_tn, c_tn), failed(438, "dest_tn"),
+        "a div for another number continues nothing", dest="+" + c_tn)
+    add("div_forged_link", shaken + "," + dv(DEST_TN, c_tn, k=ec.generate_private_key(
+        ec.SECP256R1())), failed(438, "div_signature"), "a forged link breaks the chain",
+        dest="+" + c_tn)
+    add("div_o_opt_garbage", dv(DEST_TN, c_tn, ppt="div-o", opt="a.b.c"), no_validation(),
+        "a div-o whose opt is no PASSporT: nothing to continue", dest="+" + c_tn)
+    add("div_tn_as_object", shaken + "," + dv({"x": 1}, c_tn),  # type: ignore[arg-type]
+        failed(438, "dest_tn"), "a div claim that is no number", dest="+" + c_tn)
+    # Rich Call Data never changes the SHAKEN outcome, however hostile.
+    digest = "sha256-" + "A" * 43 + "="
+    deep_jcd: Any = "x"
+    for _ in range(69):
+        deep_jcd = [deep_jcd]
+    for name, extra, note in (
+        ("rcd_huge_nam", {"rcd": {"nam": "N" * 5000}}, "a 5000-character display name"),
+        ("rcd_deep_jcd", {"rcd": {"nam": "Q", "jcd": deep_jcd}, "rcdi": {"/jcd": digest}},
+         "a jCard nested 69 deep: past the JCS depth bound"),
+        ("rcd_url_refused_host", {"rcd": {"nam": "Q", "icn": "https://127.0.0.1/l.png"},
+                                  "rcdi": {"/icn": digest}},
+         "an icn URL on a refused host: never fetched by default"),
+        ("rcd_many_rcdi", {"rcd": {"nam": "Q"},
+                           "rcdi": {f"/x{i}": digest for i in range(80)}},
+         "80 rcdi entries: 32 checked"),
+        ("rcd_bad_pointers", {"rcd": {"nam": "Q"},
+                              "rcdi": {"": digest, "/~2": digest, "/a/b/c/d": "md5-x"}},
+         "malformed JSON pointers and digests"),
+        ("rcd_not_an_object", {"rcd": [1, 2], "crn": {"x": 1}}, "rcd and crn of the wrong type"),
+    ):
+        add(name, ident(sign_passport(jose(sp), claims(**extra), m.pki.leaf_key), sp), passed(),
+            note + " (RFC 9795): reported, the call still verifies")
 
 
 def main(argv: list[str] | None = None) -> int:
