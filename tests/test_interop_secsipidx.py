@@ -358,3 +358,85 @@ def test_interop_doc_lists_every_case() -> None:
         if kind == "disagree":
             row = next(line for line in doc.splitlines() if f"`{name}`" in line)
             assert "disagree" in row.lower(), name
+
+
+# -- diverted calls (RFC 8946) and Rich Call Data (RFC 9795) -------------------------------------
+# secsipidx 1.2 signs any header/payload JSON with `-sign` (a bare JWS), so it can make div and
+# rcd PASSporTs; its `-check` accepts only ppt "shaken" (param and JOSE header), so it cannot
+# check a div PASSporT. docs/interop.md, "Diverted calls and Rich Call Data".
+
+X5U_DIV = "https://cr.example.com/interop/carrier-b.pem"
+FWD = ("12155551212", "12155551213", "12155551214")  # A calls B, forwarded to C
+
+
+@pytest.fixture(scope="module")
+def carrier_b(env: Env) -> tuple[TestPKI, Verifier]:
+    b = env.pki.carrier(spc="456B", x5u=X5U_DIV, organization="Carrier B")
+    (env.dir / "carrier-b.pem").write_bytes(b.chain_pem)
+    (env.dir / "carrier-b-key.pem").write_bytes(b.leaf_key_pem)
+    v = Verifier(trust_anchors=[env.pki.root_pem],
+                 certificates={X5U: env.pki.chain_pem, X5U_DIV: b.chain_pem})
+    return b, v
+
+
+def ssx_sign_json(key: Path, header: dict[str, Any], payload: dict[str, Any], ppt: str) -> str:
+    """`secsipidx -sign -header -payload`: a bare JWS over the given JSON; we add the params."""
+    p = _run("-sign", "-fprvkey", str(key), "-header", json.dumps(header, separators=(",", ":")),
+             "-payload", json.dumps(payload, separators=(",", ":")))
+    assert p.returncode == 0, p.stdout + p.stderr
+    token = p.stdout.strip()
+    assert token.count(".") == 2 and ";" not in token
+    return format_identity(IdentityHeader(token, header["x5u"], "ES256", ppt))
+
+
+def test_secsipidx_signed_div_chain_verifies_with_shakenkit(env: Env, carrier_b) -> None:
+    """secsipidx makes both PASSporTs of a forwarded call (shaken by A's carrier with
+    -sign-full, div by B's carrier with -sign); shakenkit links and verifies them."""
+    a, b, c = FWD
+    _b, verifier = carrier_b
+    shaken = ssx_sign(env, a, b, "A", origid=ORIGID)
+    div = ssx_sign_json(
+        env.dir / "carrier-b-key.pem",
+        {"alg": "ES256", "ppt": "div", "typ": "passport", "x5u": X5U_DIV},
+        {"dest": {"tn": [c]}, "div": {"tn": b}, "iat": int(time.time()), "orig": {"tn": a}},
+        "div",
+    )
+    v = verifier.verify([shaken, div], orig=a, dest=c, now=time.time())
+    assert v.caller_id == "verified", v.error
+    assert [(lk.result, lk.div_tn, lk.signer.spc if lk.signer else None)
+            for lk in v.diversion] == [("valid", b, "456B")]
+
+
+def test_shakenkit_div_is_refused_by_secsipidx_check(env: Env, carrier_b) -> None:
+    """secsipidx -check knows only ppt "shaken": it refuses a shakenkit div PASSporT by its
+    ppt parameter (and, without it, by the JOSE ppt), before any signature check. Documented
+    disagreement; this test shows when a secsipidx release learns div."""
+    a, b, c = FWD
+    pki_b, verifier = carrier_b
+    div = pki_b.sign_div(orig=a, div=b, dest=c, iat=int(time.time()))
+    check = ssx_check(env, div, chain=env.dir / "carrier-b.pem")
+    assert not check.ok and "invalid value for ppt" in check.message, check
+    no_param = div.replace(";ppt=div", "")
+    check = ssx_check(env, no_param, chain=env.dir / "carrier-b.pem")
+    assert not check.ok and "invalid value for ppt in json header" in check.message, check
+    # shakenkit accepts the same header in its chain.
+    shaken = env.pki.sign(orig=a, dest=b, iat=int(time.time()))
+    assert verifier.verify([shaken, div], orig=a, dest=c, now=time.time()).diverted
+
+
+def test_rcd_in_shaken_both_ways(env: Env) -> None:
+    """Rich Call Data in a SHAKEN PASSporT (ATIS-1000094): shakenkit's passes secsipidx -check
+    (unknown claims are ignored), and secsipidx's verifies with shakenkit with the name
+    reported (no rcdi: integrity absent)."""
+    from shakenkit.testing import rcd_claims
+
+    a, b = CALL
+    mine = env.pki.sign(orig=a, dest=b, iat=int(time.time()),
+                        extra_claims=rcd_claims(nam="Q Branch", crn="pickup", integrity=False))
+    assert ssx_check(env, mine).ok
+    theirs = ssx_sign_json(
+        env.dir / "key.pem", _jose(),
+        {**_claims(), "rcd": {"nam": "Q Branch"}, "crn": "pickup"}, "shaken")
+    v = sk_verify(env, theirs, a, b)
+    assert v.caller_id == "verified" and v.rcd is not None
+    assert (v.rcd.display_name, v.rcd.crn, v.rcd.integrity) == ("Q Branch", "pickup", "absent")
