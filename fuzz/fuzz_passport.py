@@ -22,8 +22,8 @@ if importlib.util.find_spec("shakenkit") is None:  # a checkout without PYTHONPA
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 with atheris.instrument_imports():
+    from shakenkit.core.passport import Passport, b64url_encode, decode_passport
     from shakenkit.errors import PassportError
-    from shakenkit.passport import Passport, b64url_encode, decode_passport
 
 
 # PASSporT-shaped JSON with a hole per member: fuzzed text is spliced in raw (unescaped), so

@@ -17,9 +17,9 @@ sys.path.insert(0, str(ROOT / "src"))
 
 import shakenkit  # noqa: E402
 
-SUBMODULES = ["shakenkit.testing", "shakenkit.fetch", "shakenkit.repository", "shakenkit.sip",
-              "shakenkit.capture", "shakenkit.traceback", "shakenkit.report",
-              "shakenkit.dask_support"]
+SUBMODULES = ["shakenkit.testing", "shakenkit.repository", "shakenkit.sip",
+              "shakenkit.traceback", "shakenkit.traceback.report",
+              "shakenkit.traceback.dask"]
 
 
 def _sig(obj: object) -> str:

@@ -24,9 +24,10 @@ from typing import Any
 
 import pytest
 
-from shakenkit import Verifier, cli, traceback_cli
-from shakenkit.capture import read_records
-from shakenkit.report import render_report
+from shakenkit import Verifier
+from shakenkit.cli import app as cli
+from shakenkit.cli import traceback as traceback_cli
+from shakenkit.sip.capture import read_records
 from shakenkit.testing import TestPKI, make_pki, sign_identity
 from shakenkit.traceback import (
     Aggregator,
@@ -41,6 +42,7 @@ from shakenkit.traceback import (
     verify_calls,
     verify_many,
 )
+from shakenkit.traceback.report import render_report
 from tests.conftest import DAY, NOW
 
 T0 = NOW  # 2026-01-01T00:00:00Z: the first call

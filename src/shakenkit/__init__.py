@@ -8,6 +8,12 @@ Is this call's caller ID signed by the carrier that originated it, or likely spo
 'verified'
 """
 
+from .certs.pki import CertChain, StiCertificate, TrustStore, parse_chain
+from .core.identity import IdentityHeader, format_identity, parse_identity, parse_identity_headers
+from .core.passport import Passport, decode_passport
+from .core.tn import canonicalize_tn
+from .core.verdict import Check, Signer, Verdict, VerdictError
+from .core.verifier import Policy, Verifier
 from .errors import (
     CertificateError,
     CertificateFetchError,
@@ -15,15 +21,9 @@ from .errors import (
     PassportError,
     ShakenError,
 )
-from .fetch import FetchError, FetchPolicy
-from .identity import IdentityHeader, format_identity, parse_identity, parse_identity_headers
-from .passport import Passport, decode_passport
-from .pki import CertChain, StiCertificate, TrustStore, parse_chain
-from .repository import HttpsSource
-from .sources import CertificateSource, StaticSource
-from .tn import canonicalize_tn
-from .verdict import Check, Signer, Verdict, VerdictError
-from .verifier import Policy, Verifier
+from .repository.fetch import FetchError, FetchPolicy
+from .repository.https import HttpsSource
+from .repository.sources import CertificateSource, StaticSource
 
 __version__ = "0.1.0"
 

@@ -14,9 +14,9 @@ from typing import Any
 
 from cryptography import x509
 
-from .errors import CertificateError, CertificateFetchError
+from ..certs.pki import CertChain, load_crls, parse_chain
+from ..errors import CertificateError, CertificateFetchError
 from .fetch import Fetcher, FetchError, FetchPolicy
-from .pki import CertChain, load_crls, parse_chain
 from .sources import CertificateSource, StaticSource
 
 __all__ = ["HttpsSource", "LayeredSource"]

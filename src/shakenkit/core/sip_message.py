@@ -33,7 +33,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-from .errors import ShakenError
+from ..errors import ShakenError
 from .identity import _split_outside
 from .tn import canonicalize_tn
 from .verdict import Verdict

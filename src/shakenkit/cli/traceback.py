@@ -16,8 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
-from .capture import CaptureError, sniff_format
-from .traceback import (
+from ..sip.capture import CaptureError, sniff_format
+from ..traceback.analysis import (
     DEFAULT_CHUNK_SIZE,
     Aggregator,
     LookupQuery,
@@ -112,8 +112,8 @@ def config_from_args(args: argparse.Namespace) -> VerifierConfig:
     """The picklable verifier configuration the verification options describe (the same rules
     as ``shakenkit verify``: ``--offline`` never fetches; otherwise ``x5u`` not given with
     ``--cert`` is fetched over HTTPS). Trust anchor directories and files are read here."""
-    from . import cli
-    from .errors import ShakenError
+    from ..errors import ShakenError
+    from . import app as cli
 
     try:
         anchors, certs, crls, policy = cli.verification_inputs(args)
@@ -179,7 +179,7 @@ def _print_table(out: TextIO, header: list[str], rows: list[list[str]]) -> None:
 
 
 def _pct(n: int, total: int) -> str:
-    from .traceback import share
+    from ..traceback.analysis import share
 
     return f"{share(n, total) * 100:.1f}%"
 
@@ -298,8 +298,8 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _run(args: argparse.Namespace, out: TextIO) -> int:
-    from .report import write_report
-    from .traceback import write_tables
+    from ..traceback.analysis import write_tables
+    from ..traceback.report import write_report
 
     files = list(args.files)
     if files.count("-") > 1:

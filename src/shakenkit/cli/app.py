@@ -18,13 +18,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
-from . import __version__, traceback_cli
-from .errors import ShakenError
-from .fetch import FetchPolicy
-from .repository import HttpsSource, LayeredSource
-from .sources import CertificateSource
-from .verdict import Verdict
-from .verifier import Policy, Verifier
+from .. import __version__
+from ..core.verdict import Verdict
+from ..core.verifier import Policy, Verifier
+from ..errors import ShakenError
+from ..repository.fetch import FetchPolicy
+from ..repository.https import HttpsSource, LayeredSource
+from ..repository.sources import CertificateSource
+from . import traceback as traceback_cli
 
 __all__ = ["main"]
 
@@ -290,7 +291,7 @@ def _cmd_verify(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _cmd_verify_sip(args: argparse.Namespace, out: TextIO) -> int:
-    from .sip import DEFAULT_MAX_MESSAGE_BYTES
+    from ..core.sip_message import DEFAULT_MAX_MESSAGE_BYTES
 
     if args.identity:
         raise UsageError("give IDENTITY values or --sip FILE, not both")
@@ -328,7 +329,7 @@ def _cmd_verify_sip(args: argparse.Namespace, out: TextIO) -> int:
 
 def _more_than_one_message(data: bytes) -> bool:
     """Does a SIP start line follow the first message's Content-Length body?"""
-    from .sip import SipParseError, is_start_line, parse_sip
+    from ..core.sip_message import SipParseError, is_start_line, parse_sip
 
     try:
         m = parse_sip(data)
@@ -482,7 +483,7 @@ class _ScanTally:
 
 
 def _cmd_scan(args: argparse.Namespace, out: TextIO) -> int:
-    from .capture import CaptureError, read_records, sniff_file, verify_records
+    from ..sip.capture import CaptureError, read_records, sniff_file, verify_records
 
     logging.getLogger("scapy").setLevel(logging.ERROR)  # scapy's per-packet warnings are noise
     if args.now is not None and not math.isfinite(args.now):
@@ -548,8 +549,8 @@ def _cmd_scan(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _cert_inputs(args: argparse.Namespace) -> Any:
-    from .errors import CertificateError, CertificateFetchError
-    from .pki import parse_chain
+    from ..certs.pki import parse_chain
+    from ..errors import CertificateError, CertificateFetchError
 
     source: HttpsSource | None = None
     try:
@@ -630,8 +631,8 @@ def _cert_text(item: str, obj: dict[str, Any]) -> str:
 
 
 def _cmd_cert(args: argparse.Namespace, out: TextIO) -> int:
-    from .certinfo import describe_certificate, lint_certificate
-    from .pki import TrustStore, validate_chain
+    from ..certs.certinfo import describe_certificate, lint_certificate
+    from ..certs.pki import TrustStore, validate_chain
 
     if args.at is not None and not math.isfinite(args.at):
         raise UsageError("--at must be a finite number of Unix seconds")
@@ -683,8 +684,8 @@ def _cmd_sign(args: argparse.Namespace, out: TextIO) -> int:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    from .testing import sign_identity
-    from .tn import canonicalize_tn
+    from ..core.tn import canonicalize_tn
+    from ..testing import sign_identity
 
     data = _read(args.key, "key file")
     try:
@@ -726,7 +727,7 @@ def _cmd_sign(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
-    from .testing import make_pki
+    from ..testing import make_pki
 
     now = int(time.time())
     pki = make_pki(spc="123A", organization="Example Telecom")
@@ -910,6 +911,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return 1
 
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())

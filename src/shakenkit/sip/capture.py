@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any, Literal
 
-from .sip import (
+from ..core.sip_message import (
     DEFAULT_MAX_MESSAGE_BYTES,
     SipFramer,
     SipMessage,
@@ -52,8 +52,8 @@ from .sip import (
 )
 
 if TYPE_CHECKING:
-    from .verdict import Verdict
-    from .verifier import Verifier
+    from ..core.verdict import Verdict
+    from ..core.verifier import Verifier
 
 __all__ = [
     "CallRecord",

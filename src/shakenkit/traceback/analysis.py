@@ -50,15 +50,15 @@ from multiprocessing.context import BaseContext
 from pathlib import Path
 from typing import IO, Any, NamedTuple, TypeVar
 
-from .capture import CallRecord, CaptureError, judged_at, read_records, sniff_format
-from .errors import CertificateError, ShakenError
-from .fetch import FetchPolicy
-from .identity import parse_identity
-from .sip import DEFAULT_MAX_MESSAGE_BYTES, malformed_message_verdict
-from .sources import StaticSource
-from .tn import canonicalize_tn
-from .verdict import Signer, Verdict, VerdictError
-from .verifier import Policy, Verifier
+from ..core.identity import parse_identity
+from ..core.sip_message import DEFAULT_MAX_MESSAGE_BYTES, malformed_message_verdict
+from ..core.tn import canonicalize_tn
+from ..core.verdict import Signer, Verdict, VerdictError
+from ..core.verifier import Policy, Verifier
+from ..errors import CertificateError, ShakenError
+from ..repository.fetch import FetchPolicy
+from ..repository.sources import StaticSource
+from ..sip.capture import CallRecord, CaptureError, judged_at, read_records, sniff_format
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
@@ -184,8 +184,8 @@ class VerifierConfig:
             return Verifier(
                 trust_anchors=anchors, certificates=certs, crls=self.crls, policy=self.policy
             )
-        from .repository import HttpsSource, LayeredSource
-        from .sources import CertificateSource
+        from ..repository.https import HttpsSource, LayeredSource
+        from ..repository.sources import CertificateSource
 
         source: CertificateSource = HttpsSource(self.fetch)
         if certs:

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
-from .errors import CertificateError, CertificateFetchError
-from .pki import CertChain, parse_chain
+from ..certs.pki import CertChain, parse_chain
+from ..errors import CertificateError, CertificateFetchError
 
 __all__ = ["CertificateSource", "StaticSource"]
 

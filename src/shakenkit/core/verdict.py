@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from .errors import REASON_PHRASES
+from ..errors import REASON_PHRASES
 
 if TYPE_CHECKING:
-    from .pki import StiCertificate
+    from ..certs.pki import StiCertificate
 
 __all__ = ["Check", "Signer", "Verdict", "VerdictError"]
 

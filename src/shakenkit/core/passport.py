@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     decode_dss_signature,
 )
 
-from .errors import PassportError
+from ..errors import PassportError
 
 __all__ = [
     "ATTEST_VALUES",

@@ -32,8 +32,8 @@ from typing import Any
 import dask.bag as _dask_bag  # type: ignore[import-untyped, import-not-found, unused-ignore]
 from dask.delayed import delayed as _dask_delayed  # type: ignore[import-untyped, import-not-found, unused-ignore]
 
-from .capture import CallRecord, read_records, sniff_format
-from .traceback import (
+from ..sip.capture import CallRecord, read_records, sniff_format
+from .analysis import (
     VERDICT_COLUMNS,
     Aggregator,
     LookupQuery,

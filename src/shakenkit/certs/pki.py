@@ -29,9 +29,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import verification as xv
 from cryptography.x509.oid import ExtensionOID, NameOID
 
-from . import _der
-from ._der import TNAuthEntry
-from .errors import CertificateError
+from ..errors import CertificateError
+from . import der as _der
+from .der import TNAuthEntry
 
 __all__ = [
     "SHAKEN_POLICY_OIDS",

@@ -21,8 +21,20 @@ from typing import Any, TypeVar
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from .errors import CertificateError, CertificateFetchError, ShakenError
-from .fetch import FetchPolicy
+from ..certs.pki import (
+    Anchors,
+    CertChain,
+    ChainResult,
+    ProfileFinding,
+    TrustStore,
+    check_revocation,
+    leaf_profile,
+    load_crls,
+    validate_chain,
+)
+from ..errors import CertificateError, CertificateFetchError, ShakenError
+from ..repository.fetch import FetchPolicy
+from ..repository.sources import CertificateSource, StaticSource
 from .identity import (
     DEFAULT_MAX_HEADER_BYTES,
     IdentityHeader,
@@ -38,19 +50,7 @@ from .passport import (
     rebuild_compact,
     verify_signature,
 )
-from .pki import (
-    Anchors,
-    CertChain,
-    ChainResult,
-    ProfileFinding,
-    TrustStore,
-    check_revocation,
-    leaf_profile,
-    load_crls,
-    validate_chain,
-)
 from .replay import ReplayCache
-from .sources import CertificateSource, StaticSource
 from .tn import canonicalize_tn
 from .verdict import Check, Signer, Verdict, VerdictError
 
@@ -635,7 +635,7 @@ class Verifier:
             if certificates is not None:
                 source = StaticSource(certificates)
             else:
-                from .repository import HttpsSource
+                from ..repository.https import HttpsSource
 
                 source = HttpsSource(fetch)
         self.source: CertificateSource = source
@@ -893,7 +893,7 @@ class Verifier:
         called: To, else the Request-URI), ``date`` from its Date header. Without an Identity
         header: one No-TN-Validation verdict (428 with ``Policy.require_identity``). A message
         that cannot be parsed: one 438 verdict. Never raises on bad input."""
-        from .sip import SipMessage, SipParseError, malformed_message_verdict, parse_sip
+        from .sip_message import SipMessage, SipParseError, malformed_message_verdict, parse_sip
 
         t = time.time() if now is None else now
         try:
@@ -907,7 +907,7 @@ class Verifier:
 
     async def averify_sip(self, message: Any, *, now: float | None = None) -> list[Verdict]:
         """Async twin of :meth:`verify_sip` (same rules, same verdicts)."""
-        from .sip import SipMessage, SipParseError, malformed_message_verdict, parse_sip
+        from .sip_message import SipMessage, SipParseError, malformed_message_verdict, parse_sip
 
         t = time.time() if now is None else now
         try:

@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from .errors import IdentityHeaderError
+from ..errors import IdentityHeaderError
 
 __all__ = [
     "DEFAULT_MAX_HEADER_BYTES",

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .traceback import ATTEST_LEVELS, CALLER_IDS, Aggregator, share
+from .analysis import ATTEST_LEVELS, CALLER_IDS, Aggregator, share
 
 __all__ = ["render_report", "write_report"]
 
