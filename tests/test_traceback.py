@@ -24,8 +24,7 @@ from typing import Any
 
 import pytest
 
-from shakenkit import Verifier
-from shakenkit.cli import app as cli
+from shakenkit import Verifier, cli
 from shakenkit.cli import traceback as traceback_cli
 from shakenkit.sip.capture import read_records
 from shakenkit.testing import TestPKI, make_pki, sign_identity
@@ -576,7 +575,7 @@ def tb(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, s
     p = cli.build_parser()
     sub = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction))
     if "traceback" not in sub.choices:
-        traceback_cli.add_parser(sub, cli._add_verification_options)
+        traceback_cli.add_parser(sub)
     try:
         args = p.parse_args(["traceback", *argv])
         code = traceback_cli.run(args, sys.stdout)

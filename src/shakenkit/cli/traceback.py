@@ -12,10 +12,10 @@ import gzip
 import json
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
+from ..errors import ShakenError
 from ..sip.capture import CaptureError, sniff_format
 from ..traceback.analysis import (
     DEFAULT_CHUNK_SIZE,
@@ -25,6 +25,7 @@ from ..traceback.analysis import (
     analyze_files,
     parse_time,
 )
+from .options import UsageError, add_verification_options, fetch_policy, verification_inputs
 
 __all__ = ["add_parser", "config_from_args", "run"]
 
@@ -65,12 +66,9 @@ def _time_arg(value: str) -> float:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
-def add_parser(
-    subparsers: Any, add_verification_options: Callable[..., None]
-) -> argparse.ArgumentParser:
-    """Add the ``traceback`` sub-command to ``subparsers``; ``add_verification_options`` is
-    ``shakenkit.cli._add_verification_options`` (``--trust``, ``--cert``, ``--crl``, ``--now``
-    ...)."""
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``traceback`` sub-command to ``subparsers``, with the shared verification options
+    (``--trust``, ``--cert``, ``--crl``, ``--now`` ...)."""
     p: argparse.ArgumentParser = subparsers.add_parser(
         "traceback",
         help="verify call files and tabulate signers, origids and gateways",
@@ -98,10 +96,7 @@ def add_parser(
     p.add_argument("--to", dest="end", type=_time_arg, metavar="TIME", help="lookup window end")
     p.add_argument("--json", action="store_true", help="print tables as JSON Lines")
     p.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE, help=argparse.SUPPRESS)
-    try:
-        add_verification_options(p, now_help=NOW_HELP)
-    except TypeError:  # an options adder without the now_help keyword
-        add_verification_options(p)
+    add_verification_options(p, now_help=NOW_HELP)
     return p
 
 
@@ -112,16 +107,13 @@ def config_from_args(args: argparse.Namespace) -> VerifierConfig:
     """The picklable verifier configuration the verification options describe (the same rules
     as ``shakenkit verify``: ``--offline`` never fetches; otherwise ``x5u`` not given with
     ``--cert`` is fetched over HTTPS). Trust anchor directories and files are read here."""
-    from ..errors import ShakenError
-    from . import app as cli
-
     try:
-        anchors, certs, crls, policy = cli.verification_inputs(args)
-        fetch = None if args.offline else cli._fetch_policy(args)
+        anchors, certs, crls, policy = verification_inputs(args)
+        fetch = None if args.offline else fetch_policy(args)
         config = VerifierConfig(tuple(anchors), tuple(certs.items()), tuple(crls), policy, fetch)
         config.build().close()  # bad anchors or CRLs are usage errors, found here
         return config
-    except cli.UsageError as e:
+    except UsageError as e:
         raise _Usage(str(e)) from e
     except ShakenError as e:
         raise _Usage(e.detail) from e
