@@ -77,7 +77,7 @@ def test_one_verifier_per_worker_process(big: Archive, client: Client) -> None:
     ds.aggregate_bag(ds.read_bag(big.path, lines_per_partition=5), big.config).compute()
 
     def verifiers() -> int:
-        from shakenkit.traceback import analysis as traceback
+        from shakenkit.traceback import config as traceback
 
         return len(traceback._VERIFIERS)
 

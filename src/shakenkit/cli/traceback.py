@@ -17,7 +17,7 @@ from typing import Any, TextIO
 
 from ..errors import ShakenError
 from ..sip.capture import CaptureError, sniff_format
-from ..traceback.analysis import (
+from ..traceback import (
     DEFAULT_CHUNK_SIZE,
     Aggregator,
     LookupQuery,
@@ -171,7 +171,7 @@ def _print_table(out: TextIO, header: list[str], rows: list[list[str]]) -> None:
 
 
 def _pct(n: int, total: int) -> str:
-    from ..traceback.analysis import share
+    from ..traceback import share
 
     return f"{share(n, total) * 100:.1f}%"
 
@@ -290,8 +290,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _run(args: argparse.Namespace, out: TextIO) -> int:
-    from ..traceback.analysis import write_tables
-    from ..traceback.report import write_report
+    from ..traceback import write_report, write_tables
 
     files = list(args.files)
     if files.count("-") > 1:

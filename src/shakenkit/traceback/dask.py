@@ -33,16 +33,10 @@ import dask.bag as _dask_bag  # type: ignore[import-untyped, import-not-found, u
 from dask.delayed import delayed as _dask_delayed  # type: ignore[import-untyped, import-not-found, unused-ignore]
 
 from ..sip.capture import CallRecord, read_records, sniff_format
-from .analysis import (
-    VERDICT_COLUMNS,
-    Aggregator,
-    LookupQuery,
-    VerdictRecord,
-    VerifierConfig,
-    _slice_records,
-    verifier_for,
-    verify_calls,
-)
+from .aggregates import Aggregator, LookupQuery
+from .config import VerifierConfig, verifier_for
+from .records import VERDICT_COLUMNS, VerdictRecord
+from .runners import _slice_records, verify_calls
 
 # dask's annotations are partial: it is held as Any here (the typed boundary is this module).
 db: Any = _dask_bag

@@ -21,7 +21,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .analysis import ATTEST_LEVELS, CALLER_IDS, Aggregator, share
+from .aggregates import Aggregator, share
+from .records import ATTEST_LEVELS, CALLER_IDS
 
 __all__ = ["render_report", "write_report"]
 
