@@ -474,3 +474,21 @@ def test_rsa_key_as_leaf_key_stays_refused() -> None:
     v = Verifier(trust_anchors=[base.root_pem], certificates={base.x5u: pem(leaf) + base.ca_pem})
     verdict = v.verify(base.sign(orig=ORIG, dest=DEST, iat=NOW), orig=ORIG, dest=DEST, now=NOW)
     assert verdict.error is not None and verdict.error.check == "certificate_leaf_key"
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_a_real_bandwidth_call(strict: bool) -> None:
+    """A real PASSporT from a live Bandwidth call, verified offline against the real Neustar
+    root at its signing time: verified (A) by default, 437 with the strict profile."""
+    call = json.loads((NEUSTAR / "bandwidth-call.json").read_text())
+    chain = (NEUSTAR / call["leaf"]).read_bytes() + (NEUSTAR / "neustar-ca-1.pem").read_bytes()
+    v = Verifier(trust_anchors=[(NEUSTAR / "neustar-root.pem").read_bytes()],
+                 certificates={call["x5u"]: chain}, policy=STRICT if strict else None)
+    verdict = v.verify(call["identity"], orig=call["orig"], dest=call["dest"],
+                       now=call["iat"] + 2)  # fmt: skip
+    assert verdict.signer is not None and verdict.signer.spc == "997E"
+    if strict:
+        assert verdict.error is not None and verdict.error.sip_code == 437
+    else:
+        assert verdict.passed and (verdict.attest, verdict.caller_id) == ("A", "verified")
+        assert verdict.origid == "49459a8a-42f6-351c-9361-adf57a9e08ca"
