@@ -14,6 +14,9 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
+import shutil
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -492,3 +495,25 @@ def test_a_real_bandwidth_call(strict: bool) -> None:
     else:
         assert verdict.passed and (verdict.attest, verdict.caller_id) == ("A", "verified")
         assert verdict.origid == "49459a8a-42f6-351c-9361-adf57a9e08ca"
+
+
+@pytest.mark.skipif(shutil.which("secsipidx") is None, reason="secsipidx is not installed")
+def test_secsipidx_agrees_on_an_rsa_signed_chain(tmp_path: Path) -> None:
+    """The peer (Go's crypto/x509 under secsipidx) accepts a chain that a trusted RSA-2048
+    STI-CA signed; shakenkit's default agrees, its strict profile refuses."""
+    pki = make_pki(root_key=_rsa(), ca_key=_rsa(), crl_url=None, x5u="https://cr.example/r.pem")
+    (tmp_path / "root.pem").write_bytes(pki.root_pem)
+    (tmp_path / "chain.pem").write_bytes(pki.chain_pem)
+    now = int(time.time())
+    header = pki.sign(orig=ORIG, dest=DEST, iat=now, origid=ORIGID)
+    (tmp_path / "identity.txt").write_text(header)
+    p = subprocess.run(
+        ["secsipidx", "-check", "-fidentity", str(tmp_path / "identity.txt"), "-fpubkey",
+         str(tmp_path / "chain.pem"), "-expire", "60", "-ca-file", str(tmp_path / "root.pem"),
+         "-cert-verify", "5"],
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert p.returncode == 0 and p.stdout.strip().splitlines()[-1:] == ["ok"], p.stdout
+    assert pki.verifier().verify(header, orig=ORIG, dest=DEST, now=now).passed
+    strict = pki.verifier(policy=STRICT).verify(header, orig=ORIG, dest=DEST, now=now)
+    assert strict.error is not None and strict.error.sip_code == 437
