@@ -13,7 +13,7 @@ from typing import Any, TextIO
 from ..errors import ShakenError
 from ..repository.fetch import FetchPolicy
 from ..repository.https import HttpsSource
-from .options import UsageError, read_file, safe
+from .options import STRICT_PROFILE_HELP, UsageError, read_file, safe
 
 __all__ = ["add_parser", "run"]
 
@@ -108,6 +108,7 @@ def _cert_text(item: str, obj: dict[str, Any]) -> str:
                 lines.append(f"  chain:     trusted ({' -> '.join(ch['path'])})")
             else:
                 lines.append(f"  chain:     NOT trusted: {ch['error']}")
+            lines += [f"    note: {n}" for n in ch.get("notes") or ()]
     return "\n".join(lines) + "\n"
 
 
@@ -138,6 +139,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         metavar="UNIX_SECONDS",
         help="judge validity and the chain at this time (default: now)",
     )
+    c.add_argument("--strict-profile", action="store_true", help=STRICT_PROFILE_HELP)
     g = c.add_argument_group("fetching URLs")
     g.add_argument("--tls-ca", metavar="PEM", default=None, help="trust this CA for TLS (labs)")
     g.add_argument(
@@ -156,7 +158,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace, out: TextIO) -> int:
     """Run ``shakenkit cert``: 0 when every input was read (and trusted, with ``--trust``)."""
     from ..certs.certinfo import describe_certificate, lint_certificate
-    from ..certs.pki import TrustStore, validate_chain
+    from ..certs.pki import TrustStore, strict_profile_refusal, validate_chain
 
     if args.at is not None and not math.isfinite(args.at):
         raise UsageError("--at must be a finite number of Unix seconds")
@@ -181,17 +183,21 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             certs = []
             for c in chain.certs:
                 d = describe_certificate(c)
-                d["findings"] = [f.to_dict() for f in lint_certificate(c, at=at)]
+                found = lint_certificate(c, at=at, strict_profile=args.strict_profile)
+                d["findings"] = [f.to_dict() for f in found]
                 certs.append(d)
-            chain_info: dict[str, Any] = {"trusted": None, "error": None, "path": []}
+            chain_info: dict[str, Any] = {"trusted": None, "error": None, "path": [], "notes": []}
             if anchors is not None:
                 res = validate_chain(chain, anchors, at)
+                refusal = strict_profile_refusal(res) if args.strict_profile else None
+                error = refusal or (None if res.ok else res.detail)
                 chain_info = {
-                    "trusted": res.ok,
-                    "error": None if res.ok else res.detail,
+                    "trusted": error is None,
+                    "error": error,
                     "path": [c.subject for c in res.path],
+                    "notes": list(res.notes),
                 }
-                if not res.ok:
+                if error is not None:
                     status = 1
             obj.update(certs[0])
             obj["chain"] = chain_info

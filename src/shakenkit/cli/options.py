@@ -46,6 +46,12 @@ def read_file(path: str, what: str) -> bytes:
         raise UsageError(f"cannot read {what} {path!r}: {e.strerror or e}") from e
 
 
+STRICT_PROFILE_HELP = (
+    "the letter of ATIS-1000080 v004: refuse (437) chains with an RSA CA signature "
+    "(default: accepted with a warning, as a real STI-CA issued them)"
+)
+
+
 def add_verification_options(
     p: argparse.ArgumentParser, *, now_help: str = "verification time (default: now)"
 ) -> None:
@@ -93,6 +99,11 @@ def add_verification_options(
         "--strict-cert-policy",
         action="store_true",
         help="fail certificates without keyUsage or a SHAKEN policy OID",
+    )
+    p.add_argument(
+        "--strict-profile",
+        action="store_true",
+        help=STRICT_PROFILE_HELP,
     )
     g = p.add_argument_group(
         "fetching x5u and CRLs (live by default, for URLs not given with --cert)"
@@ -174,6 +185,7 @@ def verification_inputs(
         future_tolerance=args.max_age,
         require_identity=args.require_identity,
         strict_certificate_policy=args.strict_cert_policy,
+        strict_certificate_profile=args.strict_profile,
         crl_hard_fail=args.crl_hard_fail,
         fetch_crls=not args.no_crl_fetch,
     )
