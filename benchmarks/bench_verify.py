@@ -163,7 +163,7 @@ def bench_memory(n: int) -> dict[str, float]:
         bundles[f"https://cr{i}.example.com/sp.pem"] = _der_to_pem(der) + pki.ca_pem
     v = Verifier(trust_anchors=[pki.root_pem], certificates=bundles)
     snap = v.trust_store.snapshot()
-    from shakenkit.certs.pki import validate_chain
+    from shakenkit.certs.path import validate_chain
 
     now = time.time()
     gc.collect()

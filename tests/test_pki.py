@@ -11,10 +11,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-import shakenkit.certs.pki as pki_mod
+import shakenkit.certs.path as pki_mod
 from shakenkit import CertificateError, TrustStore, Verifier, parse_chain
+from shakenkit.certs.certificate import load_certificate, parse_certificates
 from shakenkit.certs.der import DERError, parse_tnauthlist
-from shakenkit.certs.pki import leaf_profile, load_certificate, parse_certificates, validate_chain
+from shakenkit.certs.path import validate_chain
+from shakenkit.certs.profile import leaf_profile
 from shakenkit.testing import issue_certificate, make_crl, make_pki
 from tests.conftest import (
     CORPUS,

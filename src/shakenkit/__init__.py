@@ -8,7 +8,8 @@ Is this call's caller ID signed by the carrier that originated it, or likely spo
 'verified'
 """
 
-from .certs.pki import CertChain, StiCertificate, TrustStore, parse_chain
+from .certs.certificate import CertChain, StiCertificate, parse_chain
+from .certs.trust import TrustStore
 from .core.identity import IdentityHeader, format_identity, parse_identity, parse_identity_headers
 from .core.passport import Passport, decode_passport
 from .core.tn import canonicalize_tn

@@ -360,7 +360,7 @@ def make_crl(
     next_update: float | None = None,
 ) -> bytes:
     """A CRL (PEM) signed by ``issuer_key`` for the certificate ``issuer_der``."""
-    from .certs.pki import load_certificate
+    from .certs.certificate import load_certificate
 
     name = load_certificate(issuer_der).cert.subject
     now = time.time()

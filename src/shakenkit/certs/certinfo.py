@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.x509.oid import ExtensionOID, NameOID
 
-from .pki import (
+from .certificate import (
     MIN_RSA_BITS,
     SHAKEN_POLICY_OIDS,
     TNAUTHLIST_OID,

@@ -30,7 +30,7 @@ or info. exit status: 0 every input read (and, with --trust, trusted), 1 otherwi
 
 
 def _cert_inputs(args: argparse.Namespace) -> Any:
-    from ..certs.pki import parse_chain
+    from ..certs.certificate import parse_chain
     from ..errors import CertificateError, CertificateFetchError
 
     source: HttpsSource | None = None
@@ -158,7 +158,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace, out: TextIO) -> int:
     """Run ``shakenkit cert``: 0 when every input was read (and trusted, with ``--trust``)."""
     from ..certs.certinfo import describe_certificate, lint_certificate
-    from ..certs.pki import TrustStore, strict_profile_refusal, validate_chain
+    from ..certs.path import strict_profile_refusal, validate_chain
+    from ..certs.trust import TrustStore
 
     if args.at is not None and not math.isfinite(args.at):
         raise UsageError("--at must be a finite number of Unix seconds")

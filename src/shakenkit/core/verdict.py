@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict
 from ..errors import REASON_PHRASES
 
 if TYPE_CHECKING:
-    from ..certs.pki import StiCertificate
+    from ..certs.certificate import StiCertificate
 
 __all__ = ["Check", "Signer", "Verdict", "VerdictError"]
 

@@ -21,18 +21,11 @@ from typing import Any, TypeVar
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from ..certs.pki import (
-    Anchors,
-    CertChain,
-    ChainResult,
-    ProfileFinding,
-    TrustStore,
-    check_revocation,
-    leaf_profile,
-    load_crls,
-    strict_profile_refusal,
-    validate_chain,
-)
+from ..certs.certificate import CertChain, ChainResult
+from ..certs.crl import check_revocation, load_crls
+from ..certs.path import strict_profile_refusal, validate_chain
+from ..certs.profile import ProfileFinding, leaf_profile
+from ..certs.trust import Anchors, TrustStore
 from ..errors import CertificateError, CertificateFetchError, ShakenError
 from ..repository.fetch import FetchPolicy
 from ..repository.sources import CertificateSource, StaticSource

@@ -14,7 +14,8 @@ from typing import Any
 
 from cryptography import x509
 
-from ..certs.pki import CertChain, load_crls, parse_chain
+from ..certs.certificate import CertChain, parse_chain
+from ..certs.crl import load_crls
 from ..errors import CertificateError, CertificateFetchError
 from .fetch import Fetcher, FetchError, FetchPolicy
 from .sources import CertificateSource, StaticSource

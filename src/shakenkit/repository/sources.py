@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
-from ..certs.pki import CertChain, parse_chain
+from ..certs.certificate import CertChain, parse_chain
 from ..errors import CertificateError, CertificateFetchError
 
 __all__ = ["CertificateSource", "StaticSource"]
