@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from .certs import der as _der
+from .certs.tnauthlist import encode_tnauthlist_spc
 from .core.identity import IdentityHeader, format_identity
 from .core.passport import sign_passport
 
@@ -153,7 +154,7 @@ def issue_certificate(
     if spc is not None:
         b = b.add_extension(
             x509.UnrecognizedExtension(
-                x509.ObjectIdentifier("1.3.6.1.5.5.7.1.26"), _der.encode_tnauthlist_spc(spc)
+                x509.ObjectIdentifier("1.3.6.1.5.5.7.1.26"), encode_tnauthlist_spc(spc)
             ),
             critical=False,
         )

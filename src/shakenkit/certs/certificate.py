@@ -21,7 +21,7 @@ from cryptography.x509.oid import ExtensionOID, NameOID
 
 from ..errors import CertificateError
 from . import der as _der
-from .der import TNAuthEntry
+from .tnauthlist import TNAuthEntry, parse_tnauthlist
 
 __all__ = [
     "SHAKEN_POLICY_OIDS",
@@ -186,7 +186,7 @@ def load_certificate(der: bytes) -> StiCertificate:
         oid = ext.oid
         if oid == TNAUTHLIST_OID:
             try:
-                entries, q = _der.parse_tnauthlist(ext.value.value)
+                entries, q = parse_tnauthlist(ext.value.value)
             except _der.DERError as e:
                 raise CertificateError(
                     f"TNAuthList (RFC 8226 §9) is malformed: {e}", check="certificate_parse"

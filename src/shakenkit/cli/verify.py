@@ -141,7 +141,8 @@ def _verify_sip(args: argparse.Namespace, out: TextIO) -> int:
 
 def _more_than_one_message(data: bytes) -> bool:
     """Does a SIP start line follow the first message's Content-Length body?"""
-    from ..core.sip_message import SipParseError, is_start_line, parse_sip
+    from ..core.sip_message import SipParseError, parse_sip
+    from ..sip.framing import is_start_line
 
     try:
         m = parse_sip(data)

@@ -1,8 +1,9 @@
-"""SIP traffic: messages (parsed by the core), framing, and captures (pcap, pcapng, text, JSONL).
+"""SIP traffic: messages, framing, and captures (pcap, pcapng, SIP text, JSON Lines).
 
-Re-exports the SIP message API of :mod:`shakenkit.core.sip_message` (:func:`parse_sip`,
-:class:`SipMessage`, ...) so ``from shakenkit.sip import parse_sip`` reads as before, and owns
-the capture readers and :func:`verify_records` (``capture``).
+Owns framing (``framing``: where a message ends in a datagram or a TCP stream) and the capture
+readers with :func:`verify_records` (``capture``). The SIP request parser itself belongs to the
+core (:mod:`shakenkit.core.sip_message`), because :meth:`Verifier.verify_sip` is core API; it is
+re-exported here, so ``from shakenkit.sip import parse_sip`` reads as before.
 
 May import: :mod:`shakenkit.errors`, :mod:`shakenkit.certs`, :mod:`shakenkit.repository`,
 :mod:`shakenkit.core` (docs/architecture.md).
@@ -11,13 +12,9 @@ May import: :mod:`shakenkit.errors`, :mod:`shakenkit.certs`, :mod:`shakenkit.rep
 from ..core.sip_message import (
     DEFAULT_MAX_HEADERS,
     DEFAULT_MAX_MESSAGE_BYTES,
-    SipFramer,
     SipMessage,
     SipParseError,
     addr_uri,
-    datagram_message,
-    is_invite,
-    is_start_line,
     malformed_message_verdict,
     parse_sip,
     uri_tn,
@@ -32,6 +29,7 @@ from .capture import (
     sniff_format,
     verify_records,
 )
+from .framing import SipFramer, datagram_message, is_invite, is_start_line
 
 __all__ = [
     "DEFAULT_MAX_HEADERS",

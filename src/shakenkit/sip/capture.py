@@ -40,16 +40,12 @@ from typing import IO, TYPE_CHECKING, Any, Literal
 
 from ..core.sip_message import (
     DEFAULT_MAX_MESSAGE_BYTES,
-    SipFramer,
     SipMessage,
     SipParseError,
-    content_length,
-    datagram_message,
-    is_invite,
-    is_start_line,
     malformed_message_verdict,
     parse_sip,
 )
+from .framing import SipFramer, content_length, datagram_message, is_invite, is_start_line
 
 if TYPE_CHECKING:
     from ..core.verdict import Verdict
