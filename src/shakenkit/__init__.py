@@ -8,13 +8,22 @@ Is this call's caller ID signed by the carrier that originated it, or likely spo
 'verified'
 """
 
-from .certs.certificate import CertChain, StiCertificate, parse_chain
-from .certs.trust import TrustStore
-from .core.identity import IdentityHeader, format_identity, parse_identity, parse_identity_headers
-from .core.passport import Passport, decode_passport
-from .core.tn import canonicalize_tn
-from .core.verdict import Check, Signer, Verdict, VerdictError
-from .core.verifier import Policy, Verifier
+from .certs import CertChain, StiCertificate, TrustStore, parse_chain
+from .core import (
+    Check,
+    IdentityHeader,
+    Passport,
+    Policy,
+    Signer,
+    Verdict,
+    VerdictError,
+    Verifier,
+    canonicalize_tn,
+    decode_passport,
+    format_identity,
+    parse_identity,
+    parse_identity_headers,
+)
 from .errors import (
     CertificateError,
     CertificateFetchError,
@@ -22,9 +31,7 @@ from .errors import (
     PassportError,
     ShakenError,
 )
-from .repository.fetch import FetchError, FetchPolicy
-from .repository.https import HttpsSource
-from .repository.sources import CertificateSource, StaticSource
+from .repository import CertificateSource, FetchError, FetchPolicy, HttpsSource, StaticSource
 
 __version__ = "0.1.0"
 

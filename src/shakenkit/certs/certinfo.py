@@ -1,11 +1,11 @@
 """Describe an STI certificate and lint it against the SHAKEN certificate profile.
 
-:func:`lint_certificate` is a pure function over a :class:`~shakenkit.pki.StiCertificate`: it
+:func:`lint_certificate` is a pure function over a :class:`~shakenkit.certs.StiCertificate`: it
 returns :class:`Finding` objects for every departure from the profile of ATIS-1000080 §6.4.1
 (v003-v005) and the SHAKEN Certificate Policy (standards digest §6.2; the rule set follows the
 zlint SHAKEN lints). Severities: ``error`` breaks a "shall" of the profile, ``warning`` is a
 tolerated deviation or a rule of a later version, ``info`` is worth knowing. A verifier does not
-fail calls on most of these (it checks only what :func:`shakenkit.pki.leaf_profile` checks);
+fail calls on most of these (it checks only what :func:`shakenkit.certs.leaf_profile` checks);
 this is for certificate reviews, STI-CA audits and interop triage.
 
 :func:`describe_certificate` gives the certificate's fields as JSON-ready data (the names and

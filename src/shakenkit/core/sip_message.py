@@ -16,7 +16,7 @@ needs (standards digest §1.3, §1.6, §5.1, §10 items 19-20):
 
 A telephone number is read from a ``tel:`` URI or from the user part of a ``sip:``/``sips:`` URI
 when it is numeric (an optional ``+``, visual separators; ``user=phone`` is not required) and
-canonicalized with :func:`shakenkit.tn.canonicalize_tn` (RFC 8224 §8.3).
+canonicalized with :func:`shakenkit.core.tn.canonicalize_tn` (RFC 8224 §8.3).
 
 A message that cannot be parsed raises :class:`SipParseError`, naming the line. Input is bounded:
 ``max_bytes`` (64 KiB by default) and ``max_headers`` (256).

@@ -566,7 +566,7 @@ class Verifier:
       against a fixed set of certificates (no network).
     * ``Verifier(trust_anchors=...)`` fetches ``x5u`` over HTTPS with
       :class:`~shakenkit.repository.HttpsSource` and ``fetch`` (a
-      :class:`~shakenkit.fetch.FetchPolicy`: limits, SSRF allow-list, cache), and fetches the
+      :class:`~shakenkit.repository.FetchPolicy`: limits, SSRF allow-list, cache), and fetches the
       CRLs that certificates name (soft-fail unless ``Policy.crl_hard_fail``).
     * ``source=`` plugs in any :class:`CertificateSource`.
 

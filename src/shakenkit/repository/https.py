@@ -1,5 +1,5 @@
 """The certificate repository (STI-CR) client that production uses: ``x5u`` chains and the
-CRLs they name, fetched over HTTPS by :class:`shakenkit.fetch.Fetcher` (limits, SSRF policy,
+CRLs they name, fetched over HTTPS by :class:`shakenkit.repository.Fetcher` (limits, SSRF policy,
 RFC 9111 cache with the ATIS-1000074 v003 24 h floor, negative cache, single flight, optional
 persistent cache) and kept parsed.
 
@@ -126,7 +126,7 @@ class HttpsSource:
 
     def stats(self) -> dict[str, Any]:
         """Counters: ``{"x5u": {...}, "crl": {...}}`` (hits, misses, fetches, failures by kind,
-        fetch latency); see :meth:`shakenkit.fetch.Fetcher.stats`."""
+        fetch latency); see :meth:`shakenkit.repository.Fetcher.stats`."""
         return {"x5u": self._chains.stats(), "crl": self._crls.stats()}
 
     def close(self) -> None:

@@ -1,8 +1,8 @@
 """Where certificates come from: the :class:`CertificateSource` protocol and a static source.
 
-A source maps an ``x5u`` URL to a parsed :class:`~shakenkit.pki.CertChain` and raises
+A source maps an ``x5u`` URL to a parsed :class:`~shakenkit.certs.CertChain` and raises
 :class:`~shakenkit.errors.CertificateFetchError` (436) when it cannot. The static source serves
-a mapping or a directory; :mod:`shakenkit.fetch` adds HTTPS fetching with caching.
+a mapping or a directory; :mod:`shakenkit.repository` adds HTTPS fetching with caching.
 """
 
 from __future__ import annotations

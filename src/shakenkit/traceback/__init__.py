@@ -14,7 +14,7 @@ values and fold them into mergeable tables (:class:`Aggregator`):
 
 Captured calls are verified **after the fact**: freshness (RFC 8224 §6.2 step 4, ``|now - iat|``)
 is judged at the call's own time — the capture timestamp, the record's ``time``, else the SIP
-``Date`` header (:func:`shakenkit.capture.judged_at`) — never at the time the analysis runs,
+``Date`` header (:func:`shakenkit.sip.judged_at`) — never at the time the analysis runs,
 unless an explicit ``now`` is given. A record without any time is judged at the current time.
 
 One verdict record per **call**: when a call carries several Identity headers, the verifier's

@@ -106,7 +106,7 @@ def read_bag(
     *,
     lines_per_partition: int = DEFAULT_LINES_PER_PARTITION,
 ) -> Any:
-    """A dask bag of the call records in ``paths`` (what :func:`shakenkit.capture.read_records`
+    """A dask bag of the call records in ``paths`` (what :func:`shakenkit.sip.read_records`
     reads, in the same order, with the same ``source`` and ``line``/``frame``)."""
     if lines_per_partition < 1:
         raise ValueError("lines_per_partition must be >= 1")

@@ -124,8 +124,8 @@ def verify_calls(
 ) -> Iterator[VerdictRecord]:
     """Verify records in this process, one :class:`VerdictRecord` per call, in order.
 
-    Records are :class:`~shakenkit.capture.CallRecord` (what
-    :func:`~shakenkit.capture.read_records` yields), :class:`Call`, or mappings with the keys
+    Records are :class:`~shakenkit.sip.CallRecord` (what
+    :func:`~shakenkit.sip.read_records` yields), :class:`Call`, or mappings with the keys
     ``identity`` (a value or a list), ``orig``, ``dest``, ``time`` (Unix seconds or ISO 8601),
     and optional ``call_id``, ``source``, ``frame``, ``line``, ``date``. A record that cannot be
     used (an invalid JSON Lines line, a mapping with a bad field) is skipped and reported to
@@ -199,7 +199,7 @@ DEFAULT_SLICE_BYTES = 1 << 20
 
 
 def _slice_records(name: str, data: bytes, first_line: int) -> Iterator[CallRecord]:
-    """The records of a slice, read by :func:`~shakenkit.capture.read_records` itself (so
+    """The records of a slice, read by :func:`~shakenkit.sip.read_records` itself (so
     every line is judged exactly as when the whole file is read), numbered as in the file."""
     pad = first_line > 1
     # A slice after the first starts with a placeholder object line, so that the format is
@@ -486,12 +486,12 @@ def analyze_files(
     on_skip: Callable[[str, str], None] | None = None,
     mp_context: BaseContext | None = None,
 ) -> Aggregator:
-    """:func:`analyze` over the calls in files (what :func:`~shakenkit.capture.read_records`
+    """:func:`analyze` over the calls in files (what :func:`~shakenkit.sip.read_records`
     reads: pcap, pcapng, SIP text, JSON Lines, gzip-compressed too; ``-`` is stdin), with the
     same results. JSON Lines files are cut into slices of whole lines (``slice_bytes``) that
     the workers parse themselves, so reading scales with the workers; captures and SIP text are
     read here and sent in chunks of ``chunk_size`` calls. Raises
-    :class:`~shakenkit.capture.CaptureError` for a file that cannot be read."""
+    :class:`~shakenkit.sip.CaptureError` for a file that cannot be read."""
     n = _workers(workers)
     if chunk_size < 1 or slice_bytes < 1:
         raise ValueError("chunk_size and slice_bytes must be >= 1")
