@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Atheris harness: the SIP Identity header parser (shakenkit.identity).
+"""Atheris harness: the SIP Identity header parser (shakenkit.core.identity).
 
     python fuzz/fuzz_identity.py [CORPUS_DIR ...] [-max_total_time=60] [libFuzzer flags]
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Atheris harness: the PASSporT decoder (shakenkit.passport.decode_passport).
+"""Atheris harness: the PASSporT decoder (shakenkit.decode_passport).
 
     python fuzz/fuzz_passport.py [CORPUS_DIR ...] [-max_total_time=60] [libFuzzer flags]
 
