@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shakenkit import Policy, Verdict, Verifier
-from shakenkit.div import Retargeting, embedded_original, is_div_value
-from shakenkit.passport import decode_passport
+from shakenkit.core.div import Retargeting, embedded_original, is_div_value
+from shakenkit.core.passport import decode_passport
 from shakenkit.testing import TestPKI, make_pki, sign_div
 
 NOW = 1_767_225_600

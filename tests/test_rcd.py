@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shakenkit import FetchPolicy, HttpsSource, Policy, Verifier
-from shakenkit.rcd import jcs, rcd_digest, rcd_steps
+from shakenkit.core.rcd import jcs, rcd_digest, rcd_steps
 from shakenkit.testing import TestPKI, make_pki, rcd_claims
 
 try:

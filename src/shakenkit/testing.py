@@ -21,9 +21,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from . import _der
-from .identity import IdentityHeader, format_identity
-from .passport import sign_passport
+from .certs import der as _der
+from .certs.tnauthlist import encode_tnauthlist_spc
+from .core.identity import IdentityHeader, format_identity
+from .core.passport import sign_passport
 
 __all__ = [
     "TestPKI",
@@ -85,7 +86,7 @@ def issue_certificate(
     subject: x509.Name,
     key: ec.EllipticCurvePrivateKey | Any,
     issuer: x509.Name | None = None,
-    issuer_key: ec.EllipticCurvePrivateKey | None = None,
+    issuer_key: ec.EllipticCurvePrivateKey | Any | None = None,
     ca: bool = False,
     spc: str | None = None,
     not_before: float | None = None,
@@ -95,8 +96,14 @@ def issue_certificate(
     serial: int | None = None,
     null_sigalg: bool = False,
     key_usage: bool = True,
+    signature_hash: Any = None,
+    rsa_padding: Any = None,
 ) -> bytes:
-    """Issue one certificate (DER). Self-signed when ``issuer_key`` is None."""
+    """Issue one certificate (DER). Self-signed when ``issuer_key`` is None.
+
+    The issuer's key may be EC (ECDSA) or, to reproduce real STI-CAs and refused cases, RSA or
+    DSA; ``signature_hash`` (default SHA-256) and ``rsa_padding`` (default PKCS#1 v1.5; e.g.
+    ``padding.PSS(...)``) choose the signature algorithm."""
     now = time.time()
     nb = _dt_utc(not_before if not_before is not None else now - 86_400)
     na = _dt_utc(not_after if not_after is not None else now + 365 * 86_400)
@@ -155,11 +162,13 @@ def issue_certificate(
     if spc is not None:
         b = b.add_extension(
             x509.UnrecognizedExtension(
-                x509.ObjectIdentifier("1.3.6.1.5.5.7.1.26"), _der.encode_tnauthlist_spc(spc)
+                x509.ObjectIdentifier("1.3.6.1.5.5.7.1.26"), encode_tnauthlist_spc(spc)
             ),
             critical=False,
         )
-    der = b.sign(signer, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+    h = signature_hash or hashes.SHA256()
+    signed = b.sign(signer, h, rsa_padding=rsa_padding) if rsa_padding else b.sign(signer, h)
+    der = signed.public_bytes(serialization.Encoding.DER)
     if null_sigalg:
         der = _add_null_sigalg(der, signer)
     return der
@@ -188,7 +197,7 @@ def sign_identity(
 ) -> str:
     """Sign a SHAKEN PASSporT and return the Identity header value (RFC 8224 §4, RFC 8588):
     ``<jws>;info=<x5u>;alg=ES256;ppt=shaken``. ``orig``/``dest`` are canonicalized TNs."""
-    from .tn import canonicalize_tn
+    from .core.tn import canonicalize_tn
 
     dests = [dest] if isinstance(dest, str) else list(dest)
     header: dict[str, Any] = {"alg": "ES256", "typ": "passport", "x5u": x5u}
@@ -224,7 +233,7 @@ def sign_div(
     PASSporT, ``div`` the number the call is diverted from, ``dest`` the new target. With
     ``opt`` (the original PASSporT, a full-form token or an Identity header value) it is a
     ``div-o`` PASSporT carrying it (RFC 8946 §5)."""
-    from .tn import canonicalize_tn
+    from .core.tn import canonicalize_tn
 
     dests = [dest] if isinstance(dest, str) else list(dest)
     ppt = "div" if opt is None else "div-o"
@@ -256,7 +265,7 @@ def rcd_claims(
     """Rich Call Data claims (RFC 9795) to pass as ``extra_claims``: ``rcd`` with the given
     members, ``crn``, and (with ``integrity``) ``rcdi``: a digest of ``/jcd`` (its JCS form,
     RFC 8785) and of the content at ``icn``/``jcl`` given in ``content`` (URL -> bytes)."""
-    from .rcd import jcs, rcd_digest
+    from .core.rcd import jcs, rcd_digest
 
     rcd: dict[str, Any] = {"nam": nam}
     for name, value in (("apn", apn), ("icn", icn), ("jcl", jcl)):
@@ -291,9 +300,9 @@ class TestPKI:
 
     __test__ = False  # not a pytest test class
 
-    root_key: ec.EllipticCurvePrivateKey
+    root_key: ec.EllipticCurvePrivateKey | Any
     root_der: bytes
-    ca_key: ec.EllipticCurvePrivateKey
+    ca_key: ec.EllipticCurvePrivateKey | Any
     ca_der: bytes
     leaf_key: ec.EllipticCurvePrivateKey
     leaf_der: bytes
@@ -393,7 +402,7 @@ class TestPKI:
 
     def verifier(self, **kw: Any) -> Any:
         """A :class:`~shakenkit.Verifier` trusting this root and serving :meth:`certificates`."""
-        from .verifier import Verifier
+        from .core.verifier import Verifier
 
         kw.setdefault("certificates", self.certificates())
         return Verifier(trust_anchors=[self.root_pem], **kw)
@@ -409,13 +418,17 @@ def make_pki(
     null_sigalg_ca: bool = False,
     crl_url: str | None = STI_PA_CRL_URL,
     leaf_key: ec.EllipticCurvePrivateKey | None = None,
+    root_key: Any = None,
+    ca_key: Any = None,
 ) -> TestPKI:
     """Build a fresh test STI PKI. ``crl_url`` is the CRL distribution point of the STI-CA and
     the SP certificate (the STI-PA CRL by default; None for none). With ``null_sigalg_ca``,
     the root and the STI-CA carry the NULL signature-algorithm parameter of T-Mobile's
-    production CAs (lenient path)."""
-    root_key = ec.generate_private_key(ec.SECP256R1())
-    ca_key = ec.generate_private_key(ec.SECP256R1())
+    production CAs (lenient path). ``root_key``/``ca_key`` replace the CAs' P-256 keys, e.g.
+    with an RSA-2048 key like the real Neustar STI-CA (its signatures are then
+    sha256WithRSAEncryption)."""
+    root_key = root_key or ec.generate_private_key(ec.SECP256R1())
+    ca_key = ca_key or ec.generate_private_key(ec.SECP256R1())
     lkey = leaf_key or ec.generate_private_key(ec.SECP256R1())
     root_name = _name("shakenkit Test STI ROOT", "shakenkit Test STI-CA")
     ca_name = _name("shakenkit Test STI-CA SHAKEN Issuing", "shakenkit Test STI-CA")
@@ -463,7 +476,7 @@ def make_crl(
     next_update: float | None = None,
 ) -> bytes:
     """A CRL (PEM) signed by ``issuer_key`` for the certificate ``issuer_der``."""
-    from .pki import load_certificate
+    from .certs.certificate import load_certificate
 
     name = load_certificate(issuer_der).cert.subject
     now = time.time()
