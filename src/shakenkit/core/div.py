@@ -59,7 +59,7 @@ __all__ = [
     "link_call",
 ]
 
-DIV_PPT = frozenset({"div", "div-o"})
+DIV_PPT = ("div", "div-o")  # a tuple: its repr (docs/api.md) does not depend on hashing
 DEFAULT_MAX_DIV_DEPTH = 5
 
 
