@@ -21,6 +21,7 @@ from typing import Any, NoReturn, TextIO
 from . import __version__, traceback_cli
 from .errors import ShakenError
 from .fetch import FetchPolicy
+from .service import cli as service_cli
 from .repository import HttpsSource, LayeredSource
 from .sources import CertificateSource
 from .verdict import Verdict
@@ -882,6 +883,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=raw,
     )
     traceback_cli.add_parser(sub, _add_verification_options)
+    service_cli.add_parser(sub, _add_verification_options)
     return p
 
 
@@ -892,6 +894,7 @@ _COMMANDS = {
     "sign": _cmd_sign,
     "demo": _cmd_demo,
     "traceback": traceback_cli.run,
+    "serve": service_cli.run,
 }
 
 
