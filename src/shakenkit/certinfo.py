@@ -26,7 +26,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.x509.oid import ExtensionOID, NameOID
 
-from .pki import SHAKEN_POLICY_OIDS, TNAUTHLIST_OID, StiCertificate
+from .pki import (
+    MIN_RSA_BITS,
+    SHAKEN_POLICY_OIDS,
+    TNAUTHLIST_OID,
+    StiCertificate,
+    signature_algorithm_name,
+)
 
 __all__ = ["Finding", "certificate_role", "describe_certificate", "lint_certificate"]
 
@@ -37,12 +43,7 @@ SHAKEN_CP_ARC = "2.16.840.1.114569.1.1."
 ANY_POLICY = "2.5.29.32.0"
 _ECDSA_SHA256 = "1.2.840.10045.4.3.2"
 _ECDSA_SHA384 = "1.2.840.10045.4.3.3"
-_SIG_NAMES = {
-    _ECDSA_SHA256: "ecdsa-with-SHA256",
-    _ECDSA_SHA384: "ecdsa-with-SHA384",
-    "1.2.840.10045.4.3.4": "ecdsa-with-SHA512",
-    "1.2.840.113549.1.1.11": "sha256WithRSAEncryption",
-}
+_RSA_SHA256 = "1.2.840.113549.1.1.11"
 # ATIS-1000080 v005: no extensions beyond these.
 _PROFILE_EXTENSIONS = {
     ExtensionOID.KEY_USAGE.dotted_string: "keyUsage",
@@ -147,7 +148,7 @@ def describe_certificate(cert: StiCertificate) -> dict[str, Any]:
         ],
         "tnauthlist_quirks": list(cert.tnauthlist_quirks),
         "key": _key_info(c),
-        "signature_algorithm": _SIG_NAMES.get(cert.signature_oid, cert.signature_oid),
+        "signature_algorithm": signature_algorithm_name(cert.signature_oid),
         "policies": list(cert.policies),
         "crl_distribution_points": _crl_points(c),
         "ski": ski.hex() if ski is not None else None,
@@ -157,10 +158,14 @@ def describe_certificate(cert: StiCertificate) -> dict[str, Any]:
     }
 
 
-def lint_certificate(cert: StiCertificate, *, at: float | None = None) -> list[Finding]:
+def lint_certificate(
+    cert: StiCertificate, *, at: float | None = None, strict_profile: bool = False
+) -> list[Finding]:
     """Findings for ``cert`` against the SHAKEN certificate profile (ATIS-1000080 §6.4.1,
     SHAKEN CP; standards digest §6.2). With ``at`` (Unix seconds), also whether the certificate
-    is valid then. Pure: no I/O, no clock."""
+    is valid then. A CA signature a verifier accepts by default but the letter of ATIS-1000080
+    v004 does not (sha256WithRSAEncryption; ecdsa-with-SHA384 on an end-entity certificate) is
+    a ``warning``, an ``error`` with ``strict_profile``. Pure: no I/O, no clock."""
     out: list[Finding] = []
 
     def add(id_: str, severity: Severity, message: str) -> None:
@@ -180,8 +185,8 @@ def lint_certificate(cert: StiCertificate, *, at: float | None = None) -> list[F
     if c.version != x509.Version.v3:
         add("version", "error", "certificate is not X.509 v3 (ATIS-1000080 §6.4.1)")
     _lint_serial(c.serial_number, add)
-    _lint_signature(cert.signature_oid, ca, add)
-    _lint_key(c, role, add)
+    _lint_signature(cert.signature_oid, ca, strict_profile, add)
+    _lint_key(c, role, strict_profile, add)
     _lint_subject(cert, role, add)
     exts = {e.oid.dotted_string: e for e in c.extensions}
     _lint_basic_constraints(exts, ca, add)
@@ -227,21 +232,49 @@ def _lint_serial(serial: int, add: _Add) -> None:
         )
 
 
-def _lint_signature(oid: str, ca: bool, add: _Add) -> None:
-    allowed = (_ECDSA_SHA256, _ECDSA_SHA384) if ca else (_ECDSA_SHA256,)
-    if oid not in allowed:
+def _lint_signature(oid: str, ca: bool, strict_profile: bool, add: _Add) -> None:
+    # What a verifier accepts is pki.ca_signature_status; this says how far it is from the
+    # letter of the profile.
+    name = signature_algorithm_name(oid)
+    if oid == _ECDSA_SHA256:
+        return
+    if oid == _ECDSA_SHA384:
+        add(
+            "signature_algorithm",
+            "error" if strict_profile and not ca else "warning",
+            f"signature algorithm {name}: allowed by SHAKEN CP 1.4"
+            + (" for CAs" if ca else "")
+            + ", ATIS-1000080 v004 §6.4.1 names ecdsa-with-SHA256; verifiers accept it",
+        )
+    elif oid == _RSA_SHA256:
+        add(
+            "signature_algorithm",
+            "error" if strict_profile else "warning",
+            f"signature algorithm {name}: not ECDSA as ATIS-1000080 v004 §6.4.1 says; accepted "
+            f"by default when the issuer's RSA key has at least {MIN_RSA_BITS} bits (a real "
+            "STI-CA, Neustar Certified Caller ID CA-1, issued SP certificates so), "
+            "refused with --strict-profile",
+        )
+    else:
         add(
             "signature_algorithm",
             "error",
-            f"signature algorithm {_SIG_NAMES.get(oid, oid)} is not "
-            + ("ecdsa-with-SHA256/384 (SHAKEN CP 1.4)" if ca else "ecdsa-with-SHA256")
-            + " (ATIS-1000080 §6.4.1)",
+            f"signature algorithm {name} is not ecdsa-with-SHA256 (ATIS-1000080 §6.4.1) and "
+            "is refused by verifiers",
         )
 
 
-def _lint_key(c: x509.Certificate, role: Role, add: _Add) -> None:
+def _lint_key(c: x509.Certificate, role: Role, strict_profile: bool, add: _Add) -> None:
     key = c.public_key()
-    if not isinstance(key, ec.EllipticCurvePublicKey):
+    if isinstance(key, rsa.RSAPublicKey) and role != "end-entity" and key.key_size >= MIN_RSA_BITS:
+        add(
+            "public_key",
+            "error" if strict_profile else "warning",
+            f"{key.key_size}-bit RSA CA key: not ECDSA as ATIS-1000080 v004 §6.4.1 says; its "
+            "sha256WithRSAEncryption signatures are accepted by default, refused with "
+            "--strict-profile",
+        )
+    elif not isinstance(key, ec.EllipticCurvePublicKey):
         add("public_key", "error", "public key is not an ECDSA (id-ecPublicKey) key")
     elif isinstance(key.curve, ec.SECP384R1) and role != "end-entity":
         add(

@@ -74,6 +74,12 @@ def _read(path: str, what: str) -> bytes:
         raise UsageError(f"cannot read {what} {path!r}: {e.strerror or e}") from e
 
 
+STRICT_PROFILE_HELP = (
+    "the letter of ATIS-1000080 v004: refuse (437) chains with an RSA CA signature "
+    "(default: accepted with a warning, as a real STI-CA issued them)"
+)
+
+
 def _add_verification_options(
     p: argparse.ArgumentParser, *, now_help: str = "verification time (default: now)"
 ) -> None:
@@ -121,6 +127,11 @@ def _add_verification_options(
         "--strict-cert-policy",
         action="store_true",
         help="fail certificates without keyUsage or a SHAKEN policy OID",
+    )
+    p.add_argument(
+        "--strict-profile",
+        action="store_true",
+        help=STRICT_PROFILE_HELP,
     )
     g = p.add_argument_group(
         "fetching x5u and CRLs (live by default, for URLs not given with --cert)"
@@ -202,6 +213,7 @@ def verification_inputs(
         future_tolerance=args.max_age,
         require_identity=args.require_identity,
         strict_certificate_policy=args.strict_cert_policy,
+        strict_certificate_profile=args.strict_profile,
         crl_hard_fail=args.crl_hard_fail,
         fetch_crls=not args.no_crl_fetch,
     )
@@ -627,12 +639,13 @@ def _cert_text(item: str, obj: dict[str, Any]) -> str:
                 lines.append(f"  chain:     trusted ({' -> '.join(ch['path'])})")
             else:
                 lines.append(f"  chain:     NOT trusted: {ch['error']}")
+            lines += [f"    note: {n}" for n in ch.get("notes") or ()]
     return "\n".join(lines) + "\n"
 
 
 def _cmd_cert(args: argparse.Namespace, out: TextIO) -> int:
     from .certinfo import describe_certificate, lint_certificate
-    from .pki import TrustStore, validate_chain
+    from .pki import TrustStore, strict_profile_refusal, validate_chain
 
     if args.at is not None and not math.isfinite(args.at):
         raise UsageError("--at must be a finite number of Unix seconds")
@@ -657,17 +670,21 @@ def _cmd_cert(args: argparse.Namespace, out: TextIO) -> int:
             certs = []
             for c in chain.certs:
                 d = describe_certificate(c)
-                d["findings"] = [f.to_dict() for f in lint_certificate(c, at=at)]
+                found = lint_certificate(c, at=at, strict_profile=args.strict_profile)
+                d["findings"] = [f.to_dict() for f in found]
                 certs.append(d)
-            chain_info: dict[str, Any] = {"trusted": None, "error": None, "path": []}
+            chain_info: dict[str, Any] = {"trusted": None, "error": None, "path": [], "notes": []}
             if anchors is not None:
                 res = validate_chain(chain, anchors, at)
+                refusal = strict_profile_refusal(res) if args.strict_profile else None
+                error = refusal or (None if res.ok else res.detail)
                 chain_info = {
-                    "trusted": res.ok,
-                    "error": None if res.ok else res.detail,
+                    "trusted": error is None,
+                    "error": error,
                     "path": [c.subject for c in res.path],
+                    "notes": list(res.notes),
                 }
-                if not res.ok:
+                if error is not None:
                     status = 1
             obj.update(certs[0])
             obj["chain"] = chain_info
@@ -845,6 +862,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="UNIX_SECONDS",
         help="judge validity and the chain at this time (default: now)",
     )
+    c.add_argument("--strict-profile", action="store_true", help=STRICT_PROFILE_HELP)
     g = c.add_argument_group("fetching URLs")
     g.add_argument("--tls-ca", metavar="PEM", default=None, help="trust this CA for TLS (labs)")
     g.add_argument(

@@ -13,19 +13,20 @@ import base64
 import binascii
 import datetime as _dt
 import hashlib
+import itertools
 import os
 import re
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from cachetools import LRUCache
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509 import verification as xv
 from cryptography.x509.oid import ExtensionOID, NameOID
 
@@ -35,6 +36,7 @@ from .errors import CertificateError
 
 __all__ = [
     "SHAKEN_POLICY_OIDS",
+    "SIGNATURE_ALGORITHM_NAMES",
     "TNAUTHLIST_OID",
     "CertChain",
     "ChainResult",
@@ -51,11 +53,29 @@ TNAUTHLIST_OID = x509.ObjectIdentifier("1.3.6.1.5.5.7.1.26")
 SHAKEN_POLICY_OIDS = frozenset(f"2.16.840.1.114569.1.1.{i}" for i in range(1, 5))
 _ECDSA_SHA256 = "1.2.840.10045.4.3.2"
 _ECDSA_SHA384 = "1.2.840.10045.4.3.3"
+_RSA_SHA256 = "1.2.840.113549.1.1.11"
 _HASHES: dict[str, type[hashes.HashAlgorithm]] = {
     _ECDSA_SHA256: hashes.SHA256,
     _ECDSA_SHA384: hashes.SHA384,
     "1.2.840.10045.4.3.4": hashes.SHA512,
 }
+#: Names of the signature algorithms seen on STI certificates (for messages and ``cert``).
+SIGNATURE_ALGORITHM_NAMES = {
+    _ECDSA_SHA256: "ecdsa-with-SHA256",
+    _ECDSA_SHA384: "ecdsa-with-SHA384",
+    "1.2.840.10045.4.3.4": "ecdsa-with-SHA512",
+    "1.2.840.113549.1.1.4": "md5WithRSAEncryption",
+    "1.2.840.113549.1.1.5": "sha1WithRSAEncryption",
+    "1.2.840.113549.1.1.10": "RSASSA-PSS",
+    _RSA_SHA256: "sha256WithRSAEncryption",
+    "1.2.840.113549.1.1.12": "sha384WithRSAEncryption",
+    "1.2.840.113549.1.1.13": "sha512WithRSAEncryption",
+    "1.2.840.10040.4.3": "dsa-with-sha1",
+    "2.16.840.1.101.3.4.3.2": "dsa-with-sha256",
+}
+MIN_RSA_BITS = 2048
+# CA signatures over a leaf that a verifier accepts by default (ca_signature_status).
+_LEAF_SIGNATURE_OIDS = (_ECDSA_SHA256, _ECDSA_SHA384, _RSA_SHA256)
 DEFAULT_MAX_CERTS = 10
 DEFAULT_MAX_CHAIN_BYTES = 100_000
 _PEM_RE = re.compile(
@@ -276,6 +296,12 @@ class ChainResult:
     valid_until: float = 0.0
     lenient: bool = False
     path: tuple[StiCertificate, ...] = ()
+    #: Tolerated CA signatures on the path, one sentence each (see :func:`ca_signature_status`).
+    notes: tuple[str, ...] = ()
+    #: The first CA signature outside the ATIS-1000080 v004 profile (an RSA one), if any, e.g.
+    #: "CA signature sha256WithRSAEncryption (2048-bit RSA) by CN=...": what
+    #: ``Policy.strict_certificate_profile`` refuses.
+    off_profile: str | None = None
 
 
 @dataclass(eq=False)
@@ -288,7 +314,7 @@ class CertChain:
 
     certs: tuple[StiCertificate, ...]
     _results: dict[int, ChainResult] = field(default_factory=dict, repr=False)
-    _profiles: dict[bool, Any] = field(default_factory=dict, repr=False)
+    _profiles: dict[tuple[bool, bool], Any] = field(default_factory=dict, repr=False)
     _signers: dict[str, Any] = field(default_factory=dict, repr=False)
     _checks: dict[int, Any] = field(default_factory=dict, repr=False)
 
@@ -421,16 +447,112 @@ MAX_CHAIN_DEPTH = 4
 
 
 def _issuer_signed(child: StiCertificate, issuer: StiCertificate) -> bool:
-    """Does ``issuer``'s key verify ``child``'s signature over its ORIGINAL TBS bytes?"""
+    """Does ``issuer``'s key verify ``child``'s signature over its ORIGINAL TBS bytes?
+    (ECDSA, or RSA PKCS#1 v1.5 with SHA-256: the algorithms :func:`ca_signature_status` can
+    accept.)"""
     key = issuer.key
-    h = _HASHES.get(child.signature_oid)
-    if h is None or not isinstance(key, ec.EllipticCurvePublicKey):
-        return False
+    oid = child.signature_oid
     try:
-        key.verify(child.signature, child.tbs, ec.ECDSA(h()))
+        if isinstance(key, ec.EllipticCurvePublicKey) and (h := _HASHES.get(oid)) is not None:
+            key.verify(child.signature, child.tbs, ec.ECDSA(h()))
+        elif isinstance(key, rsa.RSAPublicKey) and oid == _RSA_SHA256:
+            key.verify(child.signature, child.tbs, padding.PKCS1v15(), hashes.SHA256())
+        else:
+            return False
     except InvalidSignature:
         return False
     return True
+
+
+def signature_algorithm_name(oid: str) -> str:
+    """The usual name of a signature algorithm OID (the dotted OID when unknown)."""
+    return SIGNATURE_ALGORITHM_NAMES.get(oid, oid)
+
+
+CaSignatureStatus = Literal["profile", "cp14", "rsa", "refused"]
+
+
+def ca_signature_status(child: StiCertificate, issuer_key: object) -> CaSignatureStatus:
+    """Judge the algorithm of the CA signature over ``child``, made with ``issuer_key``.
+
+    * ``"profile"`` — ecdsa-with-SHA256 by an EC key: the ATIS-1000080 §6.4.1 profile.
+    * ``"cp14"`` — ecdsa-with-SHA384 by an EC key: allowed by SHAKEN CP 1.4 (standards digest
+      §6.2, §6.3 item 3; the CTIA STI-CA signs so), not by the letter of ATIS-1000080 v004.
+    * ``"rsa"`` — sha256WithRSAEncryption (PKCS#1 v1.5 only) by an RSA key of at least
+      :data:`MIN_RSA_BITS` bits: outside the profile, but a real, trusted STI-CA (Neustar
+      Certified Caller ID CA-1, valid 2019-2029) issued SP certificates so, and
+      OpenSSL-based verifiers accept them. Accepted unless the strict profile is asked for.
+    * ``"refused"`` — anything else (SHA-1, MD5, RSA under 2048 bits, RSASSA-PSS, DSA,
+      ecdsa-with-SHA512, ...).
+    """
+    oid = child.signature_oid
+    if isinstance(issuer_key, ec.EllipticCurvePublicKey):
+        if oid == _ECDSA_SHA256:
+            return "profile"
+        if oid == _ECDSA_SHA384:
+            return "cp14"
+    elif (
+        isinstance(issuer_key, rsa.RSAPublicKey)
+        and oid == _RSA_SHA256
+        and issuer_key.key_size >= MIN_RSA_BITS
+    ):
+        return "rsa"
+    return "refused"
+
+
+def _ca_signatures(
+    path: Sequence[StiCertificate],
+) -> tuple[str | None, tuple[str, ...], str | None]:
+    """The CA signatures along ``path`` (each certificate but the anchor, by the next one):
+    (why the path is refused or None, notes on tolerated signatures, the first RSA one)."""
+    notes: list[str] = []
+    off_profile: str | None = None
+    for child, issuer in itertools.pairwise(path):
+        status = ca_signature_status(child, issuer.key)
+        name = signature_algorithm_name(child.signature_oid)
+        if status == "refused":
+            key = issuer.key
+            bits = f" ({key.key_size}-bit RSA key)" if isinstance(key, rsa.RSAPublicKey) else ""
+            return (
+                f"certificate {child.subject} is signed with {name}{bits} by {issuer.subject}; "
+                "accepted are ecdsa-with-SHA256/384 and sha256WithRSAEncryption with an RSA key "
+                f"of at least {MIN_RSA_BITS} bits",
+                (),
+                None,
+            )
+        if status == "cp14":
+            notes.append(
+                f"CA signature ecdsa-with-SHA384 by {issuer.subject} (SHAKEN CP 1.4; "
+                "ATIS-1000080 v004 names ecdsa-with-SHA256)"
+            )
+        elif status == "rsa":
+            what = (
+                f"CA signature sha256WithRSAEncryption ({issuer.key.key_size}-bit RSA) "
+                f"by {issuer.subject}"
+            )
+            notes.append(
+                f"{what}: outside the ATIS-1000080 v004 profile, accepted (strict profile refuses)"
+            )
+            off_profile = off_profile or what
+    return None, tuple(notes), off_profile
+
+
+def _valid(detail: str, path: Sequence[StiCertificate], *, lenient: bool = False) -> ChainResult:
+    """A successful :class:`ChainResult` for ``path``, or a failed one when a CA signature on
+    it uses an algorithm :func:`ca_signature_status` refuses."""
+    refusal, notes, off_profile = _ca_signatures(path)
+    if refusal is not None:
+        return ChainResult(False, refusal)
+    return ChainResult(
+        True,
+        "; ".join((detail, *notes)),
+        valid_from=max(c.not_before for c in path),
+        valid_until=min(c.not_after for c in path),
+        lenient=lenient,
+        path=tuple(path),
+        notes=notes,
+        off_profile=off_profile,
+    )
 
 
 def _usable_ca(c: StiCertificate) -> str | None:
@@ -445,8 +567,10 @@ def _usable_ca(c: StiCertificate) -> str | None:
 
 def _validate_lenient(chain: CertChain, anchors: Anchors, now: float) -> ChainResult:
     """RFC 5280 path validation for chains that hold (or end at) a certificate readable only
-    through the NULL-parameter repair. Narrow on purpose: ECDSA signatures only, names must
-    chain, every certificate valid at ``now``, issuers must be CAs with keyCertSign, depth <= 4.
+    through the NULL-parameter repair. Narrow on purpose: the signature algorithms of
+    :func:`ca_signature_status` only, names must chain (an issuer is a certificate whose subject
+    is the issuer name and whose key verifies the signature, in any bundle order), every
+    certificate valid at ``now``, issuers must be CAs with keyCertSign, depth <= 4.
     """
     pool = list(chain.certs[1:])
     cur = chain.leaf
@@ -480,14 +604,17 @@ def _validate_lenient(chain: CertChain, anchors: Anchors, now: float) -> ChainRe
             )
         if i > 0 and (err := _usable_ca(c)):
             return ChainResult(False, err)
-    return ChainResult(
-        True,
-        "chain valid (lenient parse: NULL ECDSA signature-algorithm parameter)",
-        valid_from=max(c.not_before for c in path),
-        valid_until=min(c.not_after for c in path),
-        lenient=True,
-        path=tuple(path),
+    return _valid(
+        "chain valid (lenient parse: NULL ECDSA signature-algorithm parameter)", path, lenient=True
     )
+
+
+def strict_profile_refusal(res: ChainResult) -> str | None:
+    """Why the strict profile (the letter of ATIS-1000080 v004) refuses the valid chain ``res``:
+    its first RSA CA signature; None when it holds only ECDSA signatures."""
+    if res.off_profile is None:
+        return None
+    return f"{res.off_profile}: not allowed by ATIS-1000080 v004 (strict profile)"
 
 
 def validate_chain(chain: CertChain, anchors: Anchors, now: float) -> ChainResult:
@@ -530,13 +657,7 @@ def _validate_uncached(chain: CertChain, anchors: Anchors, now: float) -> ChainR
     by_der = {c.cert: c for c in chain.certs}
     by_der.update({a.cert: a for a in anchors.certs})
     path = tuple(by_der.get(c) or load_certificate(c.public_bytes(_DER)) for c in verified.chain)
-    return ChainResult(
-        True,
-        "chain valid",
-        valid_from=max(c.not_before for c in path),
-        valid_until=min(c.not_after for c in path),
-        path=path,
-    )
+    return _valid("chain valid", path)
 
 
 from cryptography.hazmat.primitives.serialization import Encoding as _Encoding  # noqa: E402
@@ -557,11 +678,16 @@ class ProfileFinding:
     fatal: bool
 
 
-def leaf_profile(leaf: StiCertificate, *, strict_policy: bool = False) -> list[ProfileFinding]:
+def leaf_profile(
+    leaf: StiCertificate, *, strict_policy: bool = False, strict_profile: bool = False
+) -> list[ProfileFinding]:
     """Check the SHAKEN end-entity profile that matters for a verifier.
 
-    Fatal: P-256 key; signed with ecdsa-with-SHA256 (or SHA-384, CP 1.4); not a CA;
-    digitalSignature key usage when keyUsage is present; a TNAuthList with an SPC.
+    Fatal: P-256 key; signed with ecdsa-with-SHA256 or -SHA384 (CP 1.4), or with
+    sha256WithRSAEncryption unless ``strict_profile`` (ATIS-1000080 v004 names ECDSA only; a
+    real STI-CA signed with RSA, see :func:`ca_signature_status`, which the path validation
+    applies with the issuer's key); not a CA; digitalSignature key usage when keyUsage is
+    present; a TNAuthList with an SPC.
     Warnings (fatal with ``strict_policy``): missing keyUsage, no SHAKEN certificate policy OID.
     A warning is a finding with ``ok=False, fatal=False``; TNAuthList encoding quirks are always
     warnings.
@@ -572,18 +698,14 @@ def leaf_profile(leaf: StiCertificate, *, strict_policy: bool = False) -> list[P
     out.append(
         ProfileFinding("leaf_key", p256, "P-256 key" if p256 else "key is not ECDSA P-256", True)
     )
-    sig_ok = leaf.signature_oid in (_ECDSA_SHA256, _ECDSA_SHA384)
+    oid = leaf.signature_oid
+    allowed = (_ECDSA_SHA256, _ECDSA_SHA384) if strict_profile else _LEAF_SIGNATURE_OIDS
+    sig_ok = oid in allowed
     out.append(
         ProfileFinding(
             "leaf_signature_algorithm",
             sig_ok,
-            "ecdsa-with-SHA256"
-            if leaf.signature_oid == _ECDSA_SHA256
-            else (
-                "ecdsa-with-SHA384"
-                if sig_ok
-                else f"signature algorithm {leaf.signature_oid} not allowed"
-            ),
+            signature_algorithm_name(oid) if sig_ok else f"signature algorithm {oid} not allowed",
             True,
         )
     )

@@ -77,7 +77,7 @@ def issue_certificate(
     subject: x509.Name,
     key: ec.EllipticCurvePrivateKey | Any,
     issuer: x509.Name | None = None,
-    issuer_key: ec.EllipticCurvePrivateKey | None = None,
+    issuer_key: ec.EllipticCurvePrivateKey | Any | None = None,
     ca: bool = False,
     spc: str | None = None,
     not_before: float | None = None,
@@ -87,8 +87,14 @@ def issue_certificate(
     serial: int | None = None,
     null_sigalg: bool = False,
     key_usage: bool = True,
+    signature_hash: Any = None,
+    rsa_padding: Any = None,
 ) -> bytes:
-    """Issue one certificate (DER). Self-signed when ``issuer_key`` is None."""
+    """Issue one certificate (DER). Self-signed when ``issuer_key`` is None.
+
+    The issuer's key may be EC (ECDSA) or, to reproduce real STI-CAs and refused cases, RSA or
+    DSA; ``signature_hash`` (default SHA-256) and ``rsa_padding`` (default PKCS#1 v1.5; e.g.
+    ``padding.PSS(...)``) choose the signature algorithm."""
     now = time.time()
     nb = _dt_utc(not_before if not_before is not None else now - 86_400)
     na = _dt_utc(not_after if not_after is not None else now + 365 * 86_400)
@@ -151,7 +157,9 @@ def issue_certificate(
             ),
             critical=False,
         )
-    der = b.sign(signer, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+    h = signature_hash or hashes.SHA256()
+    signed = b.sign(signer, h, rsa_padding=rsa_padding) if rsa_padding else b.sign(signer, h)
+    der = signed.public_bytes(serialization.Encoding.DER)
     if null_sigalg:
         der = _add_null_sigalg(der, signer)
     return der
@@ -211,9 +219,9 @@ class TestPKI:
 
     __test__ = False  # not a pytest test class
 
-    root_key: ec.EllipticCurvePrivateKey
+    root_key: ec.EllipticCurvePrivateKey | Any
     root_der: bytes
-    ca_key: ec.EllipticCurvePrivateKey
+    ca_key: ec.EllipticCurvePrivateKey | Any
     ca_der: bytes
     leaf_key: ec.EllipticCurvePrivateKey
     leaf_der: bytes
@@ -294,13 +302,17 @@ def make_pki(
     null_sigalg_ca: bool = False,
     crl_url: str | None = STI_PA_CRL_URL,
     leaf_key: ec.EllipticCurvePrivateKey | None = None,
+    root_key: Any = None,
+    ca_key: Any = None,
 ) -> TestPKI:
     """Build a fresh test STI PKI. ``crl_url`` is the CRL distribution point of the STI-CA and
     the SP certificate (the STI-PA CRL by default; None for none). With ``null_sigalg_ca``,
     the root and the STI-CA carry the NULL signature-algorithm parameter of T-Mobile's
-    production CAs (lenient path)."""
-    root_key = ec.generate_private_key(ec.SECP256R1())
-    ca_key = ec.generate_private_key(ec.SECP256R1())
+    production CAs (lenient path). ``root_key``/``ca_key`` replace the CAs' P-256 keys, e.g.
+    with an RSA-2048 key like the real Neustar STI-CA (its signatures are then
+    sha256WithRSAEncryption)."""
+    root_key = root_key or ec.generate_private_key(ec.SECP256R1())
+    ca_key = ca_key or ec.generate_private_key(ec.SECP256R1())
     lkey = leaf_key or ec.generate_private_key(ec.SECP256R1())
     root_name = _name("shakenkit Test STI ROOT", "shakenkit Test STI-CA")
     ca_name = _name("shakenkit Test STI-CA SHAKEN Issuing", "shakenkit Test STI-CA")

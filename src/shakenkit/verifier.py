@@ -47,6 +47,7 @@ from .pki import (
     check_revocation,
     leaf_profile,
     load_crls,
+    strict_profile_refusal,
     validate_chain,
 )
 from .replay import ReplayCache
@@ -71,6 +72,10 @@ class Policy:
     * ``verified_attest`` — attestation levels that make ``caller_id`` "verified" (A).
     * ``strict_certificate_policy`` — fail (437) on a leaf without keyUsage or without a SHAKEN
       CP OID; by default these are warnings (many live certificates, standards digest §10.17).
+    * ``strict_certificate_profile`` — the letter of ATIS-1000080 v004 for CA signatures: fail
+      (437) a chain with a sha256WithRSAEncryption CA signature. By default such a signature
+      (RSA >= 2048 bits, PKCS#1 v1.5; a real STI-CA issued SP certificates so) is accepted,
+      noted on the ``certificate_chain`` check and in the warnings (docs/security.md).
     * ``crl_hard_fail`` — fail (437, caller_id "unverified") when a certificate's CRL cannot be
       had; by default soft-fail: a failed ``crl`` check and a warning in the verdict.
     * ``fetch_crls`` — fetch the CRLs named by the path's CRL distribution points when the
@@ -86,6 +91,7 @@ class Policy:
     require_identity: bool = False
     verified_attest: frozenset[str] = frozenset({"A"})
     strict_certificate_policy: bool = False
+    strict_certificate_profile: bool = False
     crl_hard_fail: bool = False
     fetch_crls: bool = True
     detect_replay: bool = False
@@ -442,8 +448,12 @@ def _finish(
     res = validate_chain(chain, anchors, now)
     if not res.ok:
         return _fail(run, 437, "certificate_chain", res.detail, signer=signer)
+    if policy.strict_certificate_profile and (refusal := strict_profile_refusal(res)):
+        return _fail(run, 437, "certificate_chain", refusal, signer=signer)
     if res.lenient:
         run.warnings.append("lenient certificate parse: NULL ECDSA signature-algorithm parameter")
+    if res.notes:
+        run.warnings.extend(res.notes)
     memo = chain._checks.get(id(res))
     if memo is None or memo[0] is not res:  # one Check per validation result, reused
         memo = (res, Check("certificate_chain", True, f"{res.detail}; SPC {leaf.spc}"))
@@ -649,10 +659,13 @@ class Verifier:
     def _profile(self, chain: CertChain) -> tuple[ProfileFinding | None, tuple[str, ...]]:
         """The leaf-profile outcome, computed once per chain: the first fatal finding (or
         None) and the warnings of the tolerated ones."""
-        strict = self.policy.strict_certificate_policy
+        strict = (
+            self.policy.strict_certificate_policy,
+            self.policy.strict_certificate_profile,
+        )
         cached = chain._profiles.get(strict)
         if cached is None:
-            found = leaf_profile(chain.leaf, strict_policy=strict)
+            found = leaf_profile(chain.leaf, strict_policy=strict[0], strict_profile=strict[1])
             fatal = next((f for f in found if not f.ok and f.fatal), None)
             notes = tuple(f.detail for f in found if not f.ok and not f.fatal)
             cached = chain._profiles[strict] = (fatal, notes)
