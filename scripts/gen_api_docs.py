@@ -19,7 +19,7 @@ import shakenkit  # noqa: E402
 
 SUBMODULES = ["shakenkit.testing", "shakenkit.fetch", "shakenkit.repository", "shakenkit.sip",
               "shakenkit.capture", "shakenkit.traceback", "shakenkit.report",
-              "shakenkit.dask_support"]
+              "shakenkit.dask_support", "shakenkit.service.schemas"]
 
 
 def _sig(obj: object) -> str:

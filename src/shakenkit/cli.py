@@ -21,8 +21,8 @@ from typing import Any, NoReturn, TextIO
 from . import __version__, traceback_cli
 from .errors import ShakenError
 from .fetch import FetchPolicy
-from .service import cli as service_cli
 from .repository import HttpsSource, LayeredSource
+from .service import cli as service_cli
 from .sources import CertificateSource
 from .verdict import Verdict
 from .verifier import Policy, Verifier
