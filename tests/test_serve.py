@@ -636,3 +636,36 @@ def test_request_parser_never_raises_anything_else(req: dict[str, Any]) -> None:
         assert json.dumps(e.body())
     else:
         assert call.sip is not None or (call.orig and call.dest)
+
+
+# -- the ASGI app in-process -----------------------------------------------------------------
+
+
+async def test_signing_without_a_key_is_404(good_pki: TestPKI) -> None:
+    from shakenkit.service.app import ServiceApp
+
+    app = ServiceApp(good_pki.verifier)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://sk") as c:
+        body = {"signingRequest": {"orig": {"tn": ORIG}, "dest": {"tn": [DEST]}, "attest": "A"}}
+        _error(await c.post("/stir/v1/signing", json=body), 404, "SVC4003")
+
+
+async def test_an_internal_error_is_a_json_500_without_a_trace(
+    good_pki: TestPKI, caplog: pytest.LogCaptureFixture
+) -> None:
+    from shakenkit import Verifier
+    from shakenkit.service.app import ServiceApp
+
+    class Broken(Verifier):
+        async def averify(self, *args: Any, **kw: Any) -> Any:
+            raise RuntimeError("secret internals")
+
+    app = ServiceApp(lambda: Broken(trust_anchors=[good_pki.root_pem], certificates={}))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://sk") as c:
+        r = await c.post("/stir/v1/verification", json=request("x;info=<https://a.example/>"))
+    exc = _error(r, 500, "POL5000")
+    assert "secret" not in r.text
+    assert exc["text"].startswith("Internal Server Error")
+    assert "secret internals" in caplog.text  # the operator's log has it
