@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from make_archive import generate  # noqa: E402
 
-from shakenkit.capture import read_records  # noqa: E402
+from shakenkit.sip.capture import read_records  # noqa: E402
 from shakenkit.traceback import (  # noqa: E402
     DEFAULT_CHUNK_SIZE,
     VerifierConfig,

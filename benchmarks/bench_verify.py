@@ -41,7 +41,7 @@ from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature  # noqa: E402
 
 from shakenkit import Verifier  # noqa: E402
-from shakenkit.passport import b64url_decode  # noqa: E402
+from shakenkit.core.passport import b64url_decode  # noqa: E402
 from shakenkit.testing import make_pki  # noqa: E402
 
 ORIG, DEST = "12155551212", "12155551213"
@@ -97,7 +97,7 @@ def bench_cold(n: int) -> dict[str, float] | None:
         from tests.https_server import running_https_server
     except ImportError:
         return None
-    from shakenkit.fetch import FetchPolicy
+    from shakenkit.repository import FetchPolicy
 
     lat: list[float] = []
     with running_https_server() as srv:
@@ -125,7 +125,7 @@ def bench_warm_https(seconds: float) -> dict[str, float] | None:
         from tests.https_server import running_https_server
     except ImportError:
         return None
-    from shakenkit.fetch import FetchPolicy
+    from shakenkit.repository import FetchPolicy
     from shakenkit.testing import make_crl
 
     with running_https_server() as srv:
@@ -163,7 +163,7 @@ def bench_memory(n: int) -> dict[str, float]:
         bundles[f"https://cr{i}.example.com/sp.pem"] = _der_to_pem(der) + pki.ca_pem
     v = Verifier(trust_anchors=[pki.root_pem], certificates=bundles)
     snap = v.trust_store.snapshot()
-    from shakenkit.pki import validate_chain
+    from shakenkit.certs.path import validate_chain
 
     now = time.time()
     gc.collect()

@@ -16,7 +16,7 @@ from collections import Counter
 from pathlib import Path
 
 from shakenkit import Verifier
-from shakenkit.capture import read_records, verify_records
+from shakenkit.sip.capture import read_records, verify_records
 
 SAMPLES = Path(__file__).resolve().parents[1] / "tests" / "data" / "samples"
 X5U = "https://cr.example.com/sp/123A.pem"

@@ -15,9 +15,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from shakenkit.report import write_report
 from shakenkit.testing import make_pki
 from shakenkit.traceback import LookupQuery, VerifierConfig, analyze_files
+from shakenkit.traceback.report import write_report
 
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z
 DAY = 86_400

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Atheris harness: the SIP Identity header parser (shakenkit.identity).
+"""Atheris harness: the SIP Identity header parser (shakenkit.core.identity).
 
     python fuzz/fuzz_identity.py [CORPUS_DIR ...] [-max_total_time=60] [libFuzzer flags]
 
@@ -21,8 +21,8 @@ if importlib.util.find_spec("shakenkit") is None:  # a checkout without PYTHONPA
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 with atheris.instrument_imports():
+    from shakenkit.core.identity import parse_identity, parse_identity_headers
     from shakenkit.errors import IdentityHeaderError
-    from shakenkit.identity import parse_identity, parse_identity_headers
 
 
 def TestOneInput(data: bytes) -> None:

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Atheris harness: the PASSporT decoder (shakenkit.passport.decode_passport).
+"""Atheris harness: the PASSporT decoder (shakenkit.decode_passport).
 
     python fuzz/fuzz_passport.py [CORPUS_DIR ...] [-max_total_time=60] [libFuzzer flags]
 
@@ -22,8 +22,8 @@ if importlib.util.find_spec("shakenkit") is None:  # a checkout without PYTHONPA
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 with atheris.instrument_imports():
+    from shakenkit.core.passport import Passport, b64url_encode, decode_passport
     from shakenkit.errors import PassportError
-    from shakenkit.passport import Passport, b64url_encode, decode_passport
 
 
 # PASSporT-shaped JSON with a hole per member: fuzzed text is spliced in raw (unescaped), so

@@ -34,7 +34,7 @@ with atheris.instrument_imports():
     from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
     from shakenkit import Verdict
-    from shakenkit.passport import b64url_encode
+    from shakenkit.core.passport import b64url_encode
     from shakenkit.testing import make_pki
 
 NOW = 1_767_225_600

@@ -17,9 +17,17 @@ sys.path.insert(0, str(ROOT / "src"))
 
 import shakenkit  # noqa: E402
 
-SUBMODULES = ["shakenkit.testing", "shakenkit.fetch", "shakenkit.repository", "shakenkit.sip",
-              "shakenkit.capture", "shakenkit.traceback", "shakenkit.report",
-              "shakenkit.dask_support", "shakenkit.service.schemas"]
+# Documented packages and modules, each with its docstring and its ``__all__``. A package
+# re-exports its modules' public names; the modules in MODULE_DOCS add their docstrings (the
+# longer story) under the package, without repeating the members.
+SUBMODULES = ["shakenkit.testing", "shakenkit.repository", "shakenkit.sip", "shakenkit.traceback",
+              "shakenkit.traceback.dask", "shakenkit.service.schemas"]
+MODULE_DOCS = {
+    "shakenkit.repository": ["shakenkit.repository.fetch", "shakenkit.repository.https",
+                             "shakenkit.repository.sources"],
+    "shakenkit.sip": ["shakenkit.core.sip_message", "shakenkit.sip.capture"],
+    "shakenkit.traceback": ["shakenkit.traceback.report"],
+}
 
 
 def _sig(obj: object) -> str:
@@ -82,6 +90,8 @@ def render() -> str:
         except ImportError:
             continue
         lines += [f"## `{modname}`", "", _doc(mod), ""]
+        for sub in MODULE_DOCS.get(modname, []):
+            lines += [f"### module `{sub}`", "", _doc(importlib.import_module(sub)), ""]
         for name in getattr(mod, "__all__", []):
             _render(f"{modname}.{name}", getattr(mod, name), lines)
     return "\n".join(lines).rstrip() + "\n"

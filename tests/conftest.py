@@ -23,9 +23,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from shakenkit import Verifier
-from shakenkit.identity import IdentityHeader, format_identity
-from shakenkit.passport import b64url_encode, sign_passport
-from shakenkit.pki import load_certificate
+from shakenkit.certs.certificate import load_certificate
+from shakenkit.core.identity import IdentityHeader, format_identity
+from shakenkit.core.passport import b64url_encode, sign_passport
 from shakenkit.testing import TestPKI, make_pki
 
 NOW = 1_767_225_600  # 2026-01-01T00:00:00Z

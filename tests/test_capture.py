@@ -25,7 +25,8 @@ from scapy.packet import Packet, Raw
 from scapy.utils import PcapNgWriter, PcapWriter
 
 from shakenkit import Verifier
-from shakenkit.capture import (
+from shakenkit.sip import SipParseError
+from shakenkit.sip.capture import (
     MAX_TCP_STREAMS,
     CallRecord,
     CaptureError,
@@ -35,7 +36,6 @@ from shakenkit.capture import (
     sniff_format,
     verify_records,
 )
-from shakenkit.sip import SipParseError
 from shakenkit.testing import TestPKI
 from tests.conftest import DEST_TN, NOW, ORIG_TN
 
@@ -612,7 +612,7 @@ def test_truncated_gzip_text_file_is_a_capture_error(tmp_path):
     a bare EOFError; the records before the cut are still yielded."""
     import gzip as _gzip
 
-    from shakenkit.capture import CaptureError, read_records
+    from shakenkit.sip.capture import CaptureError, read_records
 
     lines = b"".join(
         b'{"identity": "", "orig": "12155551212", "dest": "12155551213", "call_id": "c%d"}\n' % i

@@ -17,9 +17,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from shakenkit.certinfo import Finding, certificate_role, describe_certificate, lint_certificate
+from shakenkit.certs.certificate import StiCertificate, load_certificate, parse_certificates
+from shakenkit.certs.certinfo import (
+    Finding,
+    certificate_role,
+    describe_certificate,
+    lint_certificate,
+)
 from shakenkit.cli import main
-from shakenkit.pki import StiCertificate, load_certificate, parse_certificates
 from shakenkit.testing import make_pki
 from tests.conftest import CORPUS, NOW
 

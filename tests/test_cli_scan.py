@@ -191,7 +191,7 @@ def test_scan_progress_only_on_a_terminal(capsys: pytest.CaptureFixture[str]) ->
 
 
 def test_scan_progress_indicator(monkeypatch: pytest.MonkeyPatch) -> None:
-    from shakenkit import cli
+    from shakenkit.cli import scan as cli
 
     buf = io.StringIO()
     monkeypatch.setattr(buf, "isatty", lambda: True)

@@ -23,8 +23,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from shakenkit import Verdict, Verifier
-from shakenkit.fetch import FetchPolicy
-from shakenkit.repository import HttpsSource
+from shakenkit.repository import FetchPolicy, HttpsSource
 from shakenkit.testing import TestPKI, issue_certificate, make_pki, sign_identity
 from tests.https_server import HttpsServer, running_https_server
 

@@ -22,7 +22,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shakenkit.fetch import Fetcher, FetchError, FetchPolicy, freshness_lifetime
+from shakenkit.repository import Fetcher, FetchError, FetchPolicy, freshness_lifetime
 
 try:  # tests/ as a package, or tests/ itself on sys.path
     from tests.https_server import HttpsServer, https_server

@@ -26,13 +26,13 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from shakenkit import IdentityHeaderError, PassportError, Verdict, Verifier
-from shakenkit.identity import (
+from shakenkit.core.identity import (
     IdentityHeader,
     parse_identity,
     parse_identity_headers,
     split_identity_values,
 )
-from shakenkit.passport import Passport, b64url_encode, decode_passport, sign_passport
+from shakenkit.core.passport import Passport, b64url_encode, decode_passport, sign_passport
 from shakenkit.testing import TestPKI
 from tests.conftest import DEST, NOW, ORIG, ORIGID, claims, jose
 

@@ -7,8 +7,8 @@ import itertools
 import pytest
 
 from shakenkit import IdentityHeader, IdentityHeaderError, Verifier
-from shakenkit.identity import format_identity, parse_identity, parse_identity_headers
-from shakenkit.passport import b64url_encode, canonical_json, sign_passport
+from shakenkit.core.identity import format_identity, parse_identity, parse_identity_headers
+from shakenkit.core.passport import b64url_encode, canonical_json, sign_passport
 from tests.conftest import DEST, DEST_TN, NOW, ORIG, ORIG_TN, identity, jose, signed
 
 TOKEN = "eyJhbGciOiJFUzI1NiJ9.eyJpYXQiOjF9.c2lnbmF0dXJl"

@@ -28,8 +28,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from shakenkit import Verdict, Verifier
-from shakenkit.identity import IdentityHeader, format_identity
-from shakenkit.passport import b64url_encode, canonical_json, sign_passport
+from shakenkit.core.identity import IdentityHeader, format_identity
+from shakenkit.core.passport import b64url_encode, canonical_json, sign_passport
 from shakenkit.testing import TestPKI, issue_certificate, make_pki
 
 SECSIPIDX = shutil.which("secsipidx")

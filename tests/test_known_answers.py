@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from shakenkit import Policy, Verifier
-from shakenkit.passport import b64url_encode, canonical_json, sign_passport
+from shakenkit.core.passport import b64url_encode, canonical_json, sign_passport
 from shakenkit.testing import TestPKI, make_crl, make_pki
 from tests.conftest import (
     DAY,

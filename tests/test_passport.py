@@ -17,14 +17,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shakenkit import PassportError, Verifier, decode_passport
-from shakenkit.errors import CertificateFetchError
-from shakenkit.passport import (
+from shakenkit.core.passport import (
     b64url_decode,
     b64url_encode,
     canonical_json,
     sign_passport,
     verify_signature,
 )
+from shakenkit.errors import CertificateFetchError
 from tests.conftest import (
     DEST,
     DEST_TN,
@@ -482,7 +482,7 @@ def test_raw_rs_signature_converts_to_the_der_cryptography_expects(sig, zr, zs):
     zero bytes and high bits included)."""
     from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-    from shakenkit.passport import _raw_to_der
+    from shakenkit.core.passport import _raw_to_der
 
     sig = bytes(zr) + sig[zr:32] + bytes(zs) + sig[32 + zs :] if zr <= 32 and zs <= 32 else sig
     r, s = int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big")
@@ -496,7 +496,7 @@ def test_raw_rs_signature_converts_to_the_der_cryptography_expects(sig, zr, zs):
 )
 def test_payload_json_must_be_exactly_one_object(text):
     """RFC 8259 / RFC 7515 §5.2: the decoded segment is one JSON object and nothing else."""
-    from shakenkit.passport import _json_object
+    from shakenkit.core.passport import _json_object
 
     with pytest.raises(PassportError):
         _json_object(text, "payload")
@@ -504,6 +504,6 @@ def test_payload_json_must_be_exactly_one_object(text):
 
 def test_payload_json_whitespace_around_the_object_is_json():
     """Whitespace around the object is valid JSON (signers may emit it)."""
-    from shakenkit.passport import _json_object
+    from shakenkit.core.passport import _json_object
 
     assert _json_object(b' {"a": 1}\n', "payload") == {"a": 1}

@@ -11,10 +11,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-import shakenkit.pki as pki_mod
+import shakenkit.certs.path as pki_mod
 from shakenkit import CertificateError, TrustStore, Verifier, parse_chain
-from shakenkit._der import DERError, parse_tnauthlist
-from shakenkit.pki import leaf_profile, load_certificate, parse_certificates, validate_chain
+from shakenkit.certs.certificate import load_certificate, parse_certificates
+from shakenkit.certs.der import DERError
+from shakenkit.certs.path import validate_chain
+from shakenkit.certs.profile import leaf_profile
+from shakenkit.certs.tnauthlist import parse_tnauthlist
 from shakenkit.testing import issue_certificate, make_crl, make_pki
 from tests.conftest import (
     CORPUS,
@@ -674,7 +677,7 @@ def test_parse_certificates_spc_of_corpus_tmobile_leaf():
 
 def test_spc_tnauthlist_helper_matches_library_encoding():
     """RFC 8226 §9: the test helper and ``shakenkit._der`` produce the same DER."""
-    from shakenkit._der import encode_tnauthlist_spc
+    from shakenkit.certs.tnauthlist import encode_tnauthlist_spc
 
     expected = bytes.fromhex("3008a006160438313848")
     assert spc_tnauthlist("818H") == encode_tnauthlist_spc("818H") == expected

@@ -19,8 +19,8 @@ from shakenkit import (
     canonicalize_tn,
     decode_passport,
 )
-from shakenkit.identity import format_identity, parse_identity
-from shakenkit.passport import b64url_encode
+from shakenkit.core.identity import format_identity, parse_identity
+from shakenkit.core.passport import b64url_encode
 from tests.conftest import NOW
 
 SETTINGS = settings(

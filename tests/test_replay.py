@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from shakenkit import Policy
-from shakenkit.replay import ReplayCache
+from shakenkit.core.replay import ReplayCache
 from shakenkit.testing import make_pki
 
 ORIG, DEST = "12155551212", "12155551213"

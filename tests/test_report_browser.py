@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from shakenkit.capture import read_records
-from shakenkit.report import write_report
+from shakenkit.sip.capture import read_records
 from shakenkit.traceback import LookupQuery, analyze
+from shakenkit.traceback.report import write_report
 from tests.test_traceback import build_archive, num
 
 CHROMIUM = next(

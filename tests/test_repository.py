@@ -21,8 +21,7 @@ import pytest
 from cryptography import x509
 
 from shakenkit import TrustStore, Verifier
-from shakenkit.fetch import FetchPolicy
-from shakenkit.repository import HttpsSource
+from shakenkit.repository import FetchPolicy, HttpsSource
 from shakenkit.testing import TestPKI, make_crl, make_pki
 from tests.https_server import HttpsServer, running_https_server
 

@@ -25,17 +25,13 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, padding, rsa
 
-from shakenkit import Policy, Verdict, Verifier, _der
-from shakenkit.certinfo import lint_certificate
+from shakenkit import Policy, Verdict, Verifier
+from shakenkit.certs import der as _der
+from shakenkit.certs.certificate import load_certificate, parse_chain
+from shakenkit.certs.certinfo import lint_certificate
+from shakenkit.certs.path import ca_signature_status, strict_profile_refusal, validate_chain
+from shakenkit.certs.trust import TrustStore
 from shakenkit.cli import main
-from shakenkit.pki import (
-    TrustStore,
-    ca_signature_status,
-    load_certificate,
-    parse_chain,
-    strict_profile_refusal,
-    validate_chain,
-)
 from shakenkit.testing import TestPKI, _name, issue_certificate, make_pki
 from tests.conftest import (
     CORPUS,

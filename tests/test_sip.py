@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shakenkit import ShakenError, Verifier
+from shakenkit.core.verifier import Policy
 from shakenkit.sip import (
     SipFramer,
     SipParseError,
@@ -21,7 +22,6 @@ from shakenkit.sip import (
     uri_tn,
 )
 from shakenkit.testing import TestPKI, sign_identity
-from shakenkit.verifier import Policy
 from tests.conftest import DEST_TN, NOW, ORIG_TN, ORIGID, X5U
 
 

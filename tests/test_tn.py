@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from shakenkit import canonicalize_tn
-from shakenkit.tn import tn_equal
+from shakenkit.core.tn import tn_equal
 
 
 def _digits(zero: int, ascii_digits: str) -> str:

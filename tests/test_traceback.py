@@ -24,9 +24,9 @@ from typing import Any
 
 import pytest
 
-from shakenkit import Verifier, cli, traceback_cli
-from shakenkit.capture import read_records
-from shakenkit.report import render_report
+from shakenkit import Verifier, cli
+from shakenkit.cli import traceback as traceback_cli
+from shakenkit.sip.capture import read_records
 from shakenkit.testing import TestPKI, make_pki, sign_identity
 from shakenkit.traceback import (
     Aggregator,
@@ -41,6 +41,7 @@ from shakenkit.traceback import (
     verify_calls,
     verify_many,
 )
+from shakenkit.traceback.report import render_report
 from tests.conftest import DAY, NOW
 
 T0 = NOW  # 2026-01-01T00:00:00Z: the first call
@@ -574,7 +575,7 @@ def tb(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, s
     p = cli.build_parser()
     sub = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction))
     if "traceback" not in sub.choices:
-        traceback_cli.add_parser(sub, cli._add_verification_options)
+        traceback_cli.add_parser(sub)
     try:
         args = p.parse_args(["traceback", *argv])
         code = traceback_cli.run(args, sys.stdout)

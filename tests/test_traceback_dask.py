@@ -18,14 +18,14 @@ dd = pytest.importorskip("dask.dataframe", reason="dask.dataframe is not install
 
 from distributed import Client, LocalCluster  # noqa: E402
 
-from shakenkit import dask_support as ds  # noqa: E402
-from shakenkit.capture import read_records  # noqa: E402
+from shakenkit.sip.capture import read_records  # noqa: E402
 from shakenkit.traceback import (  # noqa: E402
     Aggregator,
     LookupQuery,
     analyze,
     verify_many,
 )
+from shakenkit.traceback import dask as ds  # noqa: E402
 from tests.test_traceback import T0, Archive, build_archive, num  # noqa: E402
 
 
@@ -77,7 +77,7 @@ def test_one_verifier_per_worker_process(big: Archive, client: Client) -> None:
     ds.aggregate_bag(ds.read_bag(big.path, lines_per_partition=5), big.config).compute()
 
     def verifiers() -> int:
-        from shakenkit import traceback
+        from shakenkit.traceback import config as traceback
 
         return len(traceback._VERIFIERS)
 

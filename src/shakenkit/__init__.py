@@ -8,6 +8,22 @@ Is this call's caller ID signed by the carrier that originated it, or likely spo
 'verified'
 """
 
+from .certs import CertChain, StiCertificate, TrustStore, parse_chain
+from .core import (
+    Check,
+    IdentityHeader,
+    Passport,
+    Policy,
+    Signer,
+    Verdict,
+    VerdictError,
+    Verifier,
+    canonicalize_tn,
+    decode_passport,
+    format_identity,
+    parse_identity,
+    parse_identity_headers,
+)
 from .errors import (
     CertificateError,
     CertificateFetchError,
@@ -15,15 +31,7 @@ from .errors import (
     PassportError,
     ShakenError,
 )
-from .fetch import FetchError, FetchPolicy
-from .identity import IdentityHeader, format_identity, parse_identity, parse_identity_headers
-from .passport import Passport, decode_passport
-from .pki import CertChain, StiCertificate, TrustStore, parse_chain
-from .repository import HttpsSource
-from .sources import CertificateSource, StaticSource
-from .tn import canonicalize_tn
-from .verdict import Check, Signer, Verdict, VerdictError
-from .verifier import Policy, Verifier
+from .repository import CertificateSource, FetchError, FetchPolicy, HttpsSource, StaticSource
 
 __version__ = "0.1.0"
 

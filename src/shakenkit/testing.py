@@ -21,9 +21,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from . import _der
-from .identity import IdentityHeader, format_identity
-from .passport import sign_passport
+from .certs import der as _der
+from .certs.tnauthlist import encode_tnauthlist_spc
+from .core.identity import IdentityHeader, format_identity
+from .core.passport import sign_passport
 
 __all__ = ["TestPKI", "issue_certificate", "make_crl", "make_pki", "sign_identity"]
 
@@ -153,7 +154,7 @@ def issue_certificate(
     if spc is not None:
         b = b.add_extension(
             x509.UnrecognizedExtension(
-                x509.ObjectIdentifier("1.3.6.1.5.5.7.1.26"), _der.encode_tnauthlist_spc(spc)
+                x509.ObjectIdentifier("1.3.6.1.5.5.7.1.26"), encode_tnauthlist_spc(spc)
             ),
             critical=False,
         )
@@ -188,7 +189,7 @@ def sign_identity(
 ) -> str:
     """Sign a SHAKEN PASSporT and return the Identity header value (RFC 8224 §4, RFC 8588):
     ``<jws>;info=<x5u>;alg=ES256;ppt=shaken``. ``orig``/``dest`` are canonicalized TNs."""
-    from .tn import canonicalize_tn
+    from .core.tn import canonicalize_tn
 
     dests = [dest] if isinstance(dest, str) else list(dest)
     header: dict[str, Any] = {"alg": "ES256", "typ": "passport", "x5u": x5u}
@@ -286,7 +287,7 @@ class TestPKI:
 
     def verifier(self, **kw: Any) -> Any:
         """A :class:`~shakenkit.Verifier` trusting this root and serving :meth:`certificates`."""
-        from .verifier import Verifier
+        from .core.verifier import Verifier
 
         kw.setdefault("certificates", self.certificates())
         return Verifier(trust_anchors=[self.root_pem], **kw)
@@ -360,7 +361,7 @@ def make_crl(
     next_update: float | None = None,
 ) -> bytes:
     """A CRL (PEM) signed by ``issuer_key`` for the certificate ``issuer_der``."""
-    from .pki import load_certificate
+    from .certs.certificate import load_certificate
 
     name = load_certificate(issuer_der).cert.subject
     now = time.time()

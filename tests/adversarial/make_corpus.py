@@ -33,8 +33,8 @@ from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature  # noqa: E402
 
-from shakenkit.identity import IdentityHeader, format_identity  # noqa: E402
-from shakenkit.passport import b64url_encode, canonical_json, sign_passport  # noqa: E402
+from shakenkit.core.identity import IdentityHeader, format_identity  # noqa: E402
+from shakenkit.core.passport import b64url_encode, canonical_json, sign_passport  # noqa: E402
 from shakenkit.testing import TestPKI, issue_certificate, make_pki  # noqa: E402
 
 NOW = 1_767_225_600  # 2026-01-01T00:00:00Z, as tests/conftest.py

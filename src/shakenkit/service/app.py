@@ -33,8 +33,8 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..verdict import Verdict
-from ..verifier import Verifier
+from ..core.verdict import Verdict
+from ..core.verifier import Verifier
 from . import schemas
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .metrics import Metrics, mark_process_dead
@@ -276,8 +276,8 @@ class ServiceApp:
         verifier = self.verifier
         if call.sip is None:
             return await verifier.averify(call.identity, orig=call.orig, dest=call.dest, now=now)
-        from ..sip import SipParseError, malformed_message_verdict, parse_sip
-        from ..verifier import no_identity_verdict
+        from ..core.sip_message import SipParseError, malformed_message_verdict, parse_sip
+        from ..core.verifier import no_identity_verdict
 
         try:
             msg = parse_sip(call.sip)

@@ -1,10 +1,11 @@
 """Run the service on uvicorn: one process, or ``--workers N`` processes sharing one socket.
 
 With one worker the app runs in this process and ``SIGHUP`` reloads it in place. With several,
-uvicorn's supervisor starts N worker processes (each with its own verifier and certificate
-cache, configured from ``SHAKENKIT_SERVE_CONFIG``); here its ``SIGHUP`` handling is changed
-from "restart every worker" (which would empty their caches) to "forward SIGHUP to every
-worker", so each reloads in place. Prometheus multiprocess mode is switched on for them.
+uvicorn's supervisor starts N worker processes, each with its own verifier and certificate
+cache, built by the command's factory from ``SHAKENKIT_SERVE_CONFIG``. Here the supervisor's
+``SIGHUP`` handling is changed from "restart every worker" (which would empty their caches) to
+"forward SIGHUP to every worker", so each reloads in place. Prometheus multiprocess mode is
+switched on for them.
 """
 
 from __future__ import annotations
@@ -22,10 +23,9 @@ from uvicorn.supervisors import Multiprocess
 
 from .app import SUPERVISOR_ENV, ServiceApp
 
-__all__ = ["APP_FACTORY", "CONFIG_ENV", "run_server"]
+__all__ = ["CONFIG_ENV", "run_server"]
 
 CONFIG_ENV = "SHAKENKIT_SERVE_CONFIG"
-APP_FACTORY = "shakenkit.service.cli:app_from_environment"
 
 
 class _Supervisor(Multiprocess):
@@ -55,13 +55,15 @@ def run_server(
     host: str,
     port: int,
     workers: int,
+    factory: str,
     config_json: str,
     log_level: str = "info",
     access_log: bool = False,
 ) -> int:
     """Serve until SIGINT/SIGTERM. ``app`` is the built app for one worker (None with several:
-    each worker builds its own from ``config_json``). Returns 0, or 1 when the server could not
-    start (e.g. the port is taken)."""
+    each worker process calls ``factory``, a ``module:function`` import string, which builds its
+    own from ``config_json``, found in the environment as ``SHAKENKIT_SERVE_CONFIG``). Returns
+    0, or 1 when the server could not start (e.g. the port is taken)."""
     common: dict[str, Any] = {
         "host": host,
         "port": port,
@@ -82,7 +84,7 @@ def run_server(
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     os.environ[SUPERVISOR_ENV] = str(os.getpid())
     try:
-        config = uvicorn.Config(APP_FACTORY, factory=True, workers=workers, **common)
+        config = uvicorn.Config(factory, factory=True, workers=workers, **common)
         sock = config.bind_socket()
         supervisor = _Supervisor(config, sockets=[sock])
         supervisor.run()

@@ -30,7 +30,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from ..verdict import Verdict
+from ..core.verdict import Verdict
 
 __all__ = [
     "ApiError",
@@ -241,7 +241,7 @@ def verification_response(verdict: Verdict, *, detail: bool = False) -> dict[str
 def parse_signing_request(body: object) -> SigningCall:
     """The :class:`SigningCall` of a parsed JSON body; raises :class:`ApiError`. ``origid``
     absent: a random UUID; ``iat`` absent: the signing time."""
-    from ..tn import canonicalize_tn
+    from ..core.tn import canonicalize_tn
 
     req = _unwrap(body, "signingRequest")
     orig = _tns(req, "orig")

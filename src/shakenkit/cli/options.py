@@ -1,0 +1,274 @@
+"""Options and helpers every command shares: usage errors, the parser class, the verification
+options (``--trust``, ``--cert``, ``--crl``, ``--now``, fetching ...) and what they build.
+
+Imported by the command modules; imports none of them (so no command imports another).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+from typing import Any, NoReturn, TextIO
+
+from ..core.verifier import Policy, Verifier
+from ..errors import ShakenError
+from ..repository.fetch import FetchPolicy
+from ..repository.https import HttpsSource, LayeredSource
+from ..repository.sources import CertificateSource
+
+
+class UsageError(Exception):
+    """A command-line mistake: printed as one line, exit status 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"shakenkit: error: {message}\n")
+
+
+def finite_float(text: str) -> float:
+    """An argparse type: a finite number (``nan``/``inf`` are usage errors)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def read_file(path: str, what: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as e:
+        raise UsageError(f"cannot read {what} {path!r}: {e.strerror or e}") from e
+
+
+STRICT_PROFILE_HELP = (
+    "the letter of ATIS-1000080 v004: refuse (437) chains with an RSA CA signature "
+    "(default: accepted with a warning, as a real STI-CA issued them)"
+)
+
+
+def add_verification_options(
+    p: argparse.ArgumentParser, *, now_help: str = "verification time (default: now)"
+) -> None:
+    p.add_argument(
+        "--trust",
+        action="append",
+        default=[],
+        metavar="PEM",
+        help="trust anchor (STI-PA-approved root) PEM file or directory; repeatable",
+    )
+    p.add_argument(
+        "--cert",
+        action="append",
+        default=[],
+        metavar="URL=PEM_FILE",
+        help="serve this certificate chain for this x5u URL (split at the last '='); repeatable",
+    )
+    p.add_argument(
+        "--crl",
+        action="append",
+        default=[],
+        metavar="PEM_FILE",
+        help="CRL to check certificates against; repeatable",
+    )
+    p.add_argument(
+        "--now",
+        type=finite_float,
+        default=None,
+        metavar="UNIX_SECONDS",
+        help=now_help,
+    )
+    p.add_argument(
+        "--max-age",
+        type=int,
+        default=60,
+        metavar="SECONDS",
+        help="freshness window for iat (default 60, ATIS-1000074)",
+    )
+    p.add_argument(
+        "--require-identity",
+        action="store_true",
+        help="a call without Identity gets 428 (default: No-TN-Validation)",
+    )
+    p.add_argument(
+        "--strict-cert-policy",
+        action="store_true",
+        help="fail certificates without keyUsage or a SHAKEN policy OID",
+    )
+    p.add_argument(
+        "--strict-profile",
+        action="store_true",
+        help=STRICT_PROFILE_HELP,
+    )
+    g = p.add_argument_group(
+        "fetching x5u and CRLs (live by default, for URLs not given with --cert)"
+    )
+    g.add_argument(
+        "--tls-ca",
+        metavar="PEM",
+        default=None,
+        help="trust this CA for the certificate repositories' TLS (labs)",
+    )
+    g.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="HOST[:PORT]",
+        help="allow this host (any address, e.g. 127.0.0.1) and port; repeatable",
+    )
+    g.add_argument(
+        "--cache-dir", metavar="DIR", default=None, help="persistent certificate cache directory"
+    )
+    g.add_argument(
+        "--timeout",
+        type=finite_float,
+        default=5.0,
+        metavar="SECONDS",
+        help="total time for one fetch (default 5)",
+    )
+    g.add_argument(
+        "--min-ttl",
+        type=finite_float,
+        default=86_400.0,
+        metavar="SECONDS",
+        help="cache floor (default 86400, ATIS-1000074 v003)",
+    )
+    g.add_argument(
+        "--crl-hard-fail",
+        action="store_true",
+        help="fail (437) when a certificate's CRL cannot be fetched (default soft-fail)",
+    )
+    g.add_argument(
+        "--no-crl-fetch",
+        action="store_true",
+        help="do not fetch CRLs named by certificates (--crl files still apply)",
+    )
+    g.add_argument(
+        "--offline", action="store_true", help="never fetch: only certificates given with --cert"
+    )
+
+
+def _anchor_bytes(path: str) -> list[bytes]:
+    """A --trust argument: one PEM/DER file, or every .pem/.crt/.cer/.der file of a directory."""
+    p = Path(path)
+    if p.is_dir():
+        return [
+            read_file(str(f), "trust anchor file")
+            for f in sorted(p.iterdir())
+            if f.is_file() and f.suffix.lower() in (".pem", ".crt", ".cer", ".der")
+        ]
+    return [read_file(path, "trust anchor file")]
+
+
+def verification_inputs(
+    args: argparse.Namespace,
+) -> tuple[list[bytes], dict[str, bytes], list[bytes], Policy]:
+    """What the verification options name, read: trust anchors, ``--cert`` chains, CRLs and
+    the policy (shared by every command that verifies). Raises UsageError."""
+    certs: dict[str, bytes] = {}
+    for spec in args.cert:
+        url, sep, path = spec.rpartition("=")
+        if not sep or not url or not path:
+            raise UsageError(f"--cert wants URL=PEM_FILE, got {spec!r}")
+        certs[url] = read_file(path, "certificate file")
+    anchors = [b for t in args.trust for b in _anchor_bytes(t)]
+    crls = [read_file(c, "CRL file") for c in args.crl]
+    if args.max_age <= 0:
+        raise UsageError("--max-age must be positive")
+    policy = Policy(
+        max_age=args.max_age,
+        future_tolerance=args.max_age,
+        require_identity=args.require_identity,
+        strict_certificate_policy=args.strict_cert_policy,
+        strict_certificate_profile=args.strict_profile,
+        crl_hard_fail=args.crl_hard_fail,
+        fetch_crls=not args.no_crl_fetch,
+    )
+    return anchors, certs, crls, policy
+
+
+def build_verifier(args: argparse.Namespace) -> Verifier:
+    anchors, certs, crls, policy = verification_inputs(args)
+    try:
+        if args.offline:
+            return Verifier(trust_anchors=anchors, certificates=certs, crls=crls, policy=policy)
+        source: CertificateSource = HttpsSource(fetch_policy(args))
+        if certs:
+            source = LayeredSource(certs, source)
+        return Verifier(trust_anchors=anchors, source=source, crls=crls, policy=policy)
+    except ShakenError as e:
+        raise UsageError(e.detail) from e
+    except ValueError as e:
+        raise UsageError(str(e)) from e
+
+
+def fetch_policy(args: argparse.Namespace) -> FetchPolicy:
+    if args.tls_ca is not None:
+        read_file(args.tls_ca, "TLS CA file")
+    if not args.timeout > 0:
+        raise UsageError("--timeout must be positive")
+    if args.min_ttl < 0:
+        raise UsageError("--min-ttl must not be negative")
+    if args.cache_dir is not None:
+        try:
+            Path(args.cache_dir).mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise UsageError(f"cannot create --cache-dir {args.cache_dir!r}: {e}") from e
+    default = FetchPolicy()
+    return FetchPolicy(
+        allow_hosts=frozenset(args.allow_host),
+        tls_ca_file=args.tls_ca,
+        cache_dir=args.cache_dir,
+        total_timeout=args.timeout,
+        connect_timeout=min(default.connect_timeout, args.timeout),
+        min_ttl=args.min_ttl,
+        max_ttl=max(default.max_ttl, args.min_ttl),
+    )
+
+
+def load_signing_key(path: str) -> Any:
+    """An SP's ES256 signing key (PEM or DER, unencrypted ECDSA P-256) for ``sign`` and
+    ``serve --key``. Raises UsageError."""
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    data = read_file(path, "key file")
+    try:
+        if b"-----BEGIN" in data:
+            key = serialization.load_pem_private_key(data, password=None)
+        else:
+            key = serialization.load_der_private_key(data, password=None)
+    except TypeError as e:
+        raise UsageError(f"key {path!r} is encrypted; give an unencrypted key") from e
+    except (ValueError, UnsupportedAlgorithm) as e:
+        raise UsageError(f"{path!r} is not a private key (PEM or DER)") from e
+    if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve, ec.SECP256R1):
+        raise UsageError(f"key {path!r} is not an ECDSA P-256 key (ES256, RFC 8225 §4.2)")
+    return key
+
+
+def check_x5u(url: str) -> str:
+    """``--x5u``: an http(s) URL that fits in the Identity header's ``info`` parameter."""
+    if not url.lower().startswith(("https://", "http://")) or any(c in url for c in " <>"):
+        raise UsageError(f"--x5u {url!r} is not an http(s) URL")
+    return url
+
+
+def open_out(path: str | None) -> TextIO:
+    if path is None or path == "-":
+        return sys.stdout
+    try:
+        return open(path, "w", encoding="utf-8")
+    except OSError as e:
+        raise UsageError(f"cannot write {path!r}: {e.strerror or e}") from e
+
+
+def safe(text: str) -> str:
+    """Text any output encoding can take (lone surrogates from hostile input escaped)."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")

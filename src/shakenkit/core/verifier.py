@@ -1,0 +1,886 @@
+"""The verification service (STI-VS): Identity header + call numbers -> :class:`Verdict`.
+
+The procedure is standards digest §5.3 (ATIS-1000074 §5.3, RFC 8224 §6.2), run as ordered,
+named checks; the first failing check decides the SIP code. The core is sans-IO: ``_precheck``
+and ``_finish`` are pure functions of their inputs and a clock value, and
+``Verifier._header_steps`` strings them together as a generator that *asks* for each
+certificate, CRL or refresh it needs (``yield (kind, url)``). :meth:`Verifier.verify` answers
+those requests with ``source.get``, :meth:`Verifier.averify` with ``await source.aget``; every
+rule is shared.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Generator, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from ..certs.certificate import CertChain, ChainResult
+from ..certs.crl import check_revocation, load_crls
+from ..certs.path import strict_profile_refusal, validate_chain
+from ..certs.profile import ProfileFinding, leaf_profile
+from ..certs.trust import Anchors, TrustStore
+from ..errors import CertificateError, CertificateFetchError, ShakenError
+from ..repository.fetch import FetchPolicy
+from ..repository.sources import CertificateSource, StaticSource
+from .identity import (
+    IdentityHeader,
+    parse_identity,
+    split_identity_values,
+)
+from .passport import (
+    ATTEST_VALUES,
+    IGNORED_KEY_PARAMS,
+    Passport,
+    decode_passport,
+    rebuild_compact,
+    verify_signature,
+)
+from .policy import Policy
+from .replay import ReplayCache
+from .tn import canonicalize_tn
+from .verdict import Check, Signer, Verdict, VerdictError
+
+__all__ = ["Policy", "Verifier"]
+
+SUPPORTED_PPT = frozenset({"shaken"})
+
+
+# Failure classes (standards digest §9): which caller_id a failing check implies.
+_NOT_EVIDENCE = frozenset({"x5u_fetch"})
+
+
+@dataclass(slots=True)
+class _Run:
+    """State of one header's verification between the pure steps."""
+
+    header: IdentityHeader
+    passport: Passport | None = None
+    checks: list[Check] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def ok(self, name: str, detail: str = "") -> None:
+        self.checks.append(Check(name=name, ok=True, detail=detail))
+
+
+# Checks whose detail never varies: built once (Check is frozen).
+_CHECK_HEADER = Check("identity_header", True, "Identity header parsed (RFC 8224 §4)")
+_CHECK_DECODE = Check("passport_decode", True, "base64url and JSON decoded")
+_CHECK_JOSE_SHAKEN = Check(
+    "passport_header", True, "alg ES256, typ passport, ppt shaken, x5u = info"
+)
+_CHECK_JOSE_PLAIN = Check("passport_header", True, "alg ES256, typ passport, x5u = info")
+_CHECK_CLAIMS_SHAKEN = Check("passport_claims", True, "required claims present (attest, origid)")
+_CHECK_CLAIMS_PLAIN = Check("passport_claims", True, "required claims present")
+_CHECK_ORIG = Check("orig_tn", True, "orig.tn matches the calling number (RFC 8224 §8.3)")
+_CHECK_DEST = Check("dest_tn", True, "dest.tn includes the called number (RFC 8224 §8.3)")
+_CHECK_FRESH = Check("freshness", True, "iat within the freshness window (RFC 8224 §6.2 step 4)")
+_CHECK_FETCHED = Check("x5u_fetch", True, "certificate obtained")
+_CHECK_SIGNATURE = Check(
+    "signature", True, "ES256 signature valid over the received header.payload"
+)
+
+
+def _fail(
+    run: _Run | None,
+    sip_code: int,
+    check: str,
+    detail: str,
+    *,
+    spoofed: bool = True,
+    signer: Signer | None = None,
+) -> Verdict:
+    if run is None:
+        return Verdict.failed(sip_code, check, detail, spoofed=spoofed)
+    checks = run.checks
+    checks.append(Check(name=check, ok=False, detail=detail))
+    p = run.passport
+    c = p.claims if p else None
+    return Verdict._build(
+        verstat="TN-Validation-Failed",
+        attest=_attest(c.attest) if c else None,
+        caller_id="likely_spoofed" if spoofed else "unverified",
+        likely_spoofed=spoofed,
+        error=VerdictError.of(sip_code, check, detail),
+        origid=c.origid if c and isinstance(c.origid, str) else None,
+        orig_tn=c.orig_tn if c else None,
+        dest_tns=list(c.dest_tns) if c else [],
+        iat=c.iat if c and type(c.iat) is int else None,
+        ppt=_ppt_of(run),
+        signer=signer,
+        checks=checks,
+        warnings=run.warnings,
+    )
+
+
+def _attest(value: object) -> str | None:
+    """``attest`` if it is one of "A", "B", "C" (RFC 8588 §4); any other JSON value is None
+    (a list or object must not reach a set lookup: unhashable)."""
+    return value if isinstance(value, str) and value in ATTEST_VALUES else None
+
+
+def _ppt_of(run: _Run | None) -> str | None:
+    if run is None:
+        return None
+    if run.passport is not None and isinstance(run.passport.header.ppt, str):
+        return run.passport.header.ppt
+    return run.header.ppt
+
+
+def no_identity_verdict(policy: Policy, detail: str = "no Identity header") -> Verdict:
+    """The verdict for a call without a usable Identity header (RFC 8224 §6.2 step 1)."""
+    if policy.require_identity:
+        return Verdict._build(
+            verstat="No-TN-Validation",
+            attest=None,
+            caller_id="unverified",
+            likely_spoofed=False,
+            error=VerdictError.of(428, "identity_present", detail + " and policy requires one"),
+            origid=None,
+            orig_tn=None,
+            dest_tns=[],
+            iat=None,
+            ppt=None,
+            signer=None,
+            checks=[Check(name="identity_present", ok=False, detail=detail)],
+            warnings=[],
+        )
+    return Verdict._build(
+        verstat="No-TN-Validation",
+        attest=None,
+        caller_id="unverified",
+        likely_spoofed=False,
+        error=None,
+        origid=None,
+        orig_tn=None,
+        dest_tns=[],
+        iat=None,
+        ppt=None,
+        signer=None,
+        checks=[Check(name="identity_present", ok=False, detail=detail)],
+        warnings=[],
+    )
+
+
+def _precheck(
+    raw: str, orig: str | None, dest: str | None, now: float, date: int | None, policy: Policy
+) -> _Run | Verdict:
+    """Steps 1-6 of standards digest §5.3: parse, decode, header, claims, freshness."""
+    try:
+        ih = parse_identity(raw, max_bytes=policy.max_header_bytes)
+    except ShakenError as e:
+        return _fail(None, e.sip_code, e.check, e.detail)
+    run = _Run(ih)
+    run.warnings.extend(ih.warnings)
+    run.checks.append(_CHECK_HEADER)
+    h_ppt = ih.ppt
+    try:
+        if ih.compact:
+            # RFC 8225 §7: header and claims are rebuilt from the call. A SHAKEN PASSporT cannot
+            # be: attest and origid are not in SIP (standards digest §2.6) -> 438.
+            if h_ppt == "shaken":
+                return _fail(
+                    run,
+                    438,
+                    "compact_form",
+                    "compact-form SHAKEN PASSporT cannot carry attest/origid (RFC 8588, "
+                    "ATIS-1000074 requires the full form)",
+                )
+            if h_ppt is not None and h_ppt not in SUPPORTED_PPT:
+                return _skip(run, h_ppt, policy)
+            o, d = canonicalize_tn(orig or ""), canonicalize_tn(dest or "")
+            if o is None or d is None:
+                return _fail(
+                    run,
+                    438,
+                    "compact_form",
+                    "compact form needs the calling and called numbers to rebuild the "
+                    "PASSporT (RFC 8224 §4.1)",
+                )
+            iat = date if date is not None else int(now)
+            run.passport = rebuild_compact(
+                ih.segments[2], alg=ih.alg, ppt=h_ppt, info=ih.info, orig_tn=o, dest_tn=d, iat=iat
+            )
+            run.ok(
+                "compact_form",
+                "PASSporT rebuilt from the call's numbers and "
+                + ("Date" if date is not None else "the verification time"),
+            )
+        else:
+            run.passport = decode_passport(ih.token, max_bytes=policy.max_passport_bytes)
+            run.checks.append(_CHECK_DECODE)
+    except ShakenError as e:
+        return _fail(run, e.sip_code, e.check, e.detail)
+    p = run.passport
+    hd, cl = p.header, p.claims
+    # alg first, before any key is touched (RFC 8225 §4.2: ES256 only in SHAKEN; never none/HS*).
+    if hd.alg != "ES256":
+        return _fail(
+            run,
+            438,
+            "passport_header",
+            f"alg {str(hd.alg)[:20]!r} is not ES256 (RFC 8225 §4.2, ATIS-1000074)",
+        )
+    if ih.alg is not None and ih.alg != hd.alg:
+        return _fail(
+            run, 438, "passport_header", f"alg parameter {ih.alg!r} differs from alg ES256"
+        )
+    if hd.typ != "passport":
+        return _fail(
+            run,
+            438,
+            "passport_header",
+            f"typ {str(hd.typ)[:20]!r} is not 'passport' (RFC 8225 §4.1)",
+        )
+    if "crit" in hd.extra:
+        return _fail(
+            run,
+            438,
+            "passport_header",
+            "crit header parameter present; PASSporT defines none (RFC 7515 §4.1.11)",
+        )
+    t_ppt = hd.ppt
+    if t_ppt is not None and not isinstance(t_ppt, str):
+        return _fail(run, 438, "passport_header", "ppt is not a string")
+    if h_ppt is not None and t_ppt != h_ppt:
+        return _fail(
+            run,
+            438,
+            "passport_header",
+            f"ppt parameter {h_ppt!r} differs from the PASSporT's ppt {t_ppt!r} (RFC 8224 §4)",
+        )
+    if t_ppt is not None and t_ppt not in SUPPORTED_PPT:
+        return _skip(run, t_ppt, policy)
+    if not isinstance(hd.x5u, str) or not hd.x5u:
+        return _fail(run, 438, "passport_header", "x5u is missing (RFC 8225 §4.3, ATIS-1000074)")
+    if hd.x5u != ih.info:
+        return _fail(
+            run,
+            438,
+            "passport_header",
+            "x5u differs from the Identity 'info' parameter (ATIS-1000074)",
+        )
+    ignored = [k for k in IGNORED_KEY_PARAMS if k in hd.extra] if hd.extra else None
+    if ignored:
+        run.warnings.append(
+            f"header parameters {', '.join(ignored)} ignored: the key comes from x5u"
+        )
+    run.checks.append(_CHECK_JOSE_SHAKEN if t_ppt == "shaken" else _CHECK_JOSE_PLAIN)
+    # Claims (RFC 8225 §5, RFC 8588 §4-5).
+    shaken = t_ppt == "shaken"
+    if shaken and _attest(cl.attest) is None:
+        return _fail(
+            run, 438, "passport_claims", "attest is missing or not A, B or C (RFC 8588 §4)"
+        )
+    if shaken and (not isinstance(cl.origid, str) or not cl.origid.strip()):
+        return _fail(run, 438, "passport_claims", "origid is missing or empty (RFC 8588 §5)")
+    if type(cl.iat) is not int:
+        return _fail(
+            run,
+            438,
+            "passport_claims",
+            "iat is missing or not an integer NumericDate (RFC 8225 §5.1.1)",
+        )
+    if cl.dest_tn_was_string:
+        run.warnings.append("dest.tn is a string, not an array (RFC 8225 §5.2.1)")
+    run.checks.append(_CHECK_CLAIMS_SHAKEN if shaken else _CHECK_CLAIMS_PLAIN)
+    # Freshness (RFC 8224 §6.2 step 4; ATIS-1000074: 60 s).
+    if not -_IAT_LIMIT < cl.iat < _IAT_LIMIT:  # before float arithmetic: no OverflowError
+        return _fail(run, 403, "freshness", f"iat {str(cl.iat)[:24]} is out of range")
+    age = now - cl.iat
+    if age > policy.max_age:
+        hint = " (iat looks like milliseconds)" if cl.iat > 10_000_000_000 else ""
+        return _fail(
+            run,
+            403,
+            "freshness",
+            f"iat is {int(age)} s old, over the {policy.max_age} s window{hint}",
+        )
+    if -age > policy.future_tolerance:
+        hint = " (iat looks like milliseconds)" if cl.iat > 10_000_000_000 else ""
+        return _fail(
+            run,
+            403,
+            "freshness",
+            f"iat is {int(-age)} s in the future, over the {policy.future_tolerance} s "
+            f"tolerance{hint}",
+        )
+    run.checks.append(_CHECK_FRESH)
+    return run
+
+
+def _skip(run: _Run, ppt: str, policy: Policy) -> Verdict:
+    run.checks.append(
+        Check(
+            name="ppt",
+            ok=False,
+            detail=f"ppt {ppt[:20]!r} is not supported; header skipped (RFC 8224 §6.2 step 1)",
+        )
+    )
+    v = no_identity_verdict(policy, "no supported Identity header")
+    return v.model_copy(update={"checks": run.checks, "ppt": ppt, "warnings": run.warnings})
+
+
+@dataclass(frozen=True, slots=True)
+class _Crls:
+    """CRLs fetched for one chain (between the pure steps), and why any could not be had."""
+
+    crls: tuple[x509.CertificateRevocationList, ...] = ()
+    failures: tuple[str, ...] = ()
+
+
+_NO_CRLS = _Crls()
+
+T = TypeVar("T")
+# A sans-IO computation: yields (kind, url) requests, receives answers, returns a T.
+_Steps = Generator[tuple[str, str], Any, T]
+
+
+def _revocation(
+    res: ChainResult, crls: list[x509.CertificateRevocationList], anchors: Anchors, now: float
+) -> tuple[bool, str]:
+    """check_revocation, memoized on the chain result for the same CRL objects (held by the
+    memo, so identity comparison is safe)."""
+    memo = _REVOCATION_MEMO.get(id(res))
+    if (
+        memo is not None
+        and memo[0] is res
+        and len(memo[1]) == len(crls)
+        and all(a is b for a, b in zip(memo[1], crls, strict=True))
+    ):
+        return memo[2]
+    out = check_revocation(res.path, crls, anchors, now)
+    if len(_REVOCATION_MEMO) > 4096:
+        _REVOCATION_MEMO.clear()
+    _REVOCATION_MEMO[id(res)] = (res, tuple(crls), out)
+    return out
+
+
+_REVOCATION_MEMO: dict[int, tuple[ChainResult, tuple[Any, ...], tuple[bool, str]]] = {}
+
+
+def _finish(
+    run: _Run,
+    chain: CertChain | CertificateFetchError,
+    verifier: Verifier,
+    orig: str | None,
+    dest: str | None,
+    now: float,
+    fetched: _Crls = _NO_CRLS,
+) -> Verdict:
+    """Steps 7-11 of standards digest §5.3: certificate, chain, CRL, signature, numbers."""
+    policy = verifier.policy
+    p = run.passport
+    assert p is not None
+    url = run.header.info
+    if isinstance(chain, CertificateFetchError):
+        # 436 and "unverified": an unreachable repository is no evidence of forgery.
+        return _fail(run, 436, "x5u_fetch", chain.detail, spoofed=False)
+    leaf = chain.leaf
+    signer = chain._signers.get(url)
+    if signer is None:  # one immutable Signer per (chain, URL), reused by every call
+        signer = Signer.of(url, leaf)
+        if len(chain._signers) < 64:
+            chain._signers[url] = signer
+    run.checks.append(_CHECK_FETCHED)
+    # Leaf profile (ATIS-1000080 §6.4.1) -- memoized on the chain with the path result.
+    fatal, notes = verifier._profile(chain)
+    if fatal is not None:
+        return _fail(run, 437, f"certificate_{fatal.name}", fatal.detail, signer=signer)
+    if notes:
+        run.warnings.extend(notes)
+    anchors = verifier.trust_store.snapshot()
+    res = validate_chain(chain, anchors, now)
+    if not res.ok:
+        return _fail(run, 437, "certificate_chain", res.detail, signer=signer)
+    if policy.strict_certificate_profile and (refusal := strict_profile_refusal(res)):
+        return _fail(run, 437, "certificate_chain", refusal, signer=signer)
+    if res.lenient:
+        run.warnings.append("lenient certificate parse: NULL ECDSA signature-algorithm parameter")
+    if res.notes:
+        run.warnings.extend(res.notes)
+    memo = chain._checks.get(id(res))
+    if memo is None or memo[0] is not res:  # one Check per validation result, reused
+        memo = (res, Check("certificate_chain", True, f"{res.detail}; SPC {leaf.spc}"))
+        if len(chain._checks) > 8:
+            chain._checks.clear()
+        chain._checks[id(res)] = memo
+    run.checks.append(memo[1])
+    crls = verifier._crls + list(fetched.crls)
+    if crls:
+        fine, detail = _revocation(res, crls, anchors, now)
+        if not fine:
+            return _fail(run, 437, "crl", detail, signer=signer)
+        if not fetched.failures:
+            run.ok("crl", detail)
+    if fetched.failures:
+        why = "; ".join(fetched.failures)
+        if policy.crl_hard_fail:
+            # Not evidence of forgery: the credential could not be checked (hard-fail policy).
+            return _fail(run, 437, "crl", f"CRL unavailable: {why}", spoofed=False, signer=signer)
+        run.checks.append(Check("crl", False, f"CRL unavailable (soft-fail policy): {why}"))
+        run.warnings.append("CRL unavailable; revocation not checked (soft-fail)")
+    elif not crls and policy.crl_hard_fail:
+        return _fail(
+            run,
+            437,
+            "crl",
+            "no CRL available and policy requires one",
+            spoofed=False,
+            signer=signer,
+        )
+    key = leaf.key
+    if not isinstance(key, ec.EllipticCurvePublicKey) or not verify_signature(p, key):
+        n = len(p.signature)
+        why = f" (signature is {n} bytes; ES256 needs 64-byte R||S)" if n != 64 else ""
+        return _fail(
+            run,
+            438,
+            "signature",
+            f"ES256 signature does not verify with the certificate's key{why}",
+            signer=signer,
+        )
+    run.checks.append(_CHECK_SIGNATURE)
+    replay = verifier._replay
+    if replay is not None and replay.seen(
+        p.signature, now=now, keep_until=p.claims.iat + policy.max_age
+    ):
+        detail = "PASSporT already seen within its freshness window (RFC 8224 §12.1)"
+        if policy.replay_fails:
+            return _fail(run, 403, "replay", detail, signer=signer)
+        run.checks.append(Check("replay", False, detail))
+        run.warnings.append("replayed PASSporT: " + detail)
+    cl = p.claims
+    numbers_compared = True
+    if orig is None:
+        numbers_compared = False
+        run.warnings.append("no calling number given: orig.tn not compared")
+        run.ok("orig_tn", "not compared: no calling number given")
+    else:
+        want = canonicalize_tn(orig)
+        got = canonicalize_tn(cl.orig_tn) if cl.orig_tn is not None else None
+        if want is None or got is None or want != got:
+            return _fail(
+                run,
+                438,
+                "orig_tn",
+                f"orig.tn {cl.orig_tn!r} does not match the calling number {str(orig)[:40]!r}",
+                signer=signer,
+            )
+        run.checks.append(_CHECK_ORIG)
+    if dest is None:
+        numbers_compared = False
+        run.warnings.append("no called number given: dest.tn not compared")
+        run.ok("dest_tn", "not compared: no called number given")
+    else:
+        want = canonicalize_tn(dest)
+        if want is None or not any(canonicalize_tn(t) == want for t in cl.dest_tns):
+            return _fail(
+                run,
+                438,
+                "dest_tn",
+                f"dest.tn {list(cl.dest_tns)!r} does not include the called number "
+                f"{str(dest)[:40]!r}",
+                signer=signer,
+            )
+        run.checks.append(_CHECK_DEST)
+    attest = _attest(cl.attest)
+    verified = numbers_compared and attest in policy.verified_attest
+    return Verdict._build(
+        verstat="TN-Validation-Passed",
+        attest=attest,
+        caller_id="verified" if verified else "unverified",
+        likely_spoofed=False,
+        error=None,
+        origid=cl.origid if isinstance(cl.origid, str) else None,
+        orig_tn=cl.orig_tn,
+        dest_tns=list(cl.dest_tns),
+        iat=cl.iat,
+        ppt=_ppt_of(run),
+        signer=signer,
+        checks=run.checks,
+        warnings=run.warnings,
+    )
+
+
+# Tuples, not `X | Y` unions: a union in isinstance() is built anew on every call (hot path).
+_NUMBER = (int, float)
+_BYTES = (bytes, bytearray)
+_SEQ = (str, list, tuple)
+
+
+def _finite(t: object) -> bool:
+    """A usable clock value: a real, finite number (NaN would pass every freshness test)."""
+    return isinstance(t, _NUMBER) and not isinstance(t, bool) and math.isfinite(t)
+
+
+def _key_mismatch(v: Verdict) -> bool:
+    """The certificate was had but its key did not verify the PASSporT."""
+    return v.error is not None and v.error.check == "signature"
+
+
+def _number(value: object) -> str | None:
+    """A calling/called number as text: ints are accepted, an empty string counts as not
+    given; anything else that is not text becomes a value no TN matches (a mismatch verdict,
+    never an exception)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value if value.strip() else None  # an empty number is a number not given
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return "<not a telephone number>"
+
+
+_IAT_LIMIT = 2**53  # beyond any real NumericDate; larger ints cannot meet a float clock
+
+_RANK = {"A": 0, "B": 1, "C": 2, None: 3}
+
+
+def _best(verdicts: Sequence[Verdict]) -> Verdict:
+    """RFC 8224 §6.2 step 1: the call passes if any header passes (best attestation wins);
+    otherwise the first failure decides; all skipped gives No-TN-Validation."""
+    if len(verdicts) == 1:
+        return verdicts[0]
+    passed = [v for v in verdicts if v.verstat == "TN-Validation-Passed"]
+    if passed:
+        return min(passed, key=lambda v: _RANK.get(v.attest, 3))
+    failed = [v for v in verdicts if v.verstat == "TN-Validation-Failed"]
+    return failed[0] if failed else verdicts[0]
+
+
+TrustAnchorsArg = TrustStore | Iterable[bytes | str | os.PathLike[str]] | None
+CertificatesArg = Mapping[str, bytes | str | os.PathLike[str]] | str | os.PathLike[str] | None
+
+
+class Verifier:
+    """The STIR/SHAKEN verification service.
+
+    * ``Verifier(trust_anchors=[root_pem, ...], certificates={x5u: chain_pem})`` verifies
+      against a fixed set of certificates (no network).
+    * ``Verifier(trust_anchors=...)`` fetches ``x5u`` over HTTPS with
+      :class:`~shakenkit.repository.HttpsSource` and ``fetch`` (a
+      :class:`~shakenkit.repository.FetchPolicy`: limits, SSRF allow-list, cache), and fetches the
+      CRLs that certificates name (soft-fail unless ``Policy.crl_hard_fail``).
+    * ``source=`` plugs in any :class:`CertificateSource`.
+
+    ``crls`` are PEM/DER CRL bytes checked for every chain. ``verify`` never raises on bad
+    input: every outcome is a :class:`Verdict`.
+    """
+
+    def __init__(
+        self,
+        trust_anchors: TrustAnchorsArg = None,
+        certificates: CertificatesArg = None,
+        *,
+        source: CertificateSource | None = None,
+        fetch: FetchPolicy | None = None,
+        crls: Iterable[bytes] = (),
+        policy: Policy | None = None,
+    ) -> None:
+        self.policy = policy or Policy()
+        self.trust_store = (
+            trust_anchors
+            if isinstance(trust_anchors, TrustStore)
+            else TrustStore(trust_anchors or ())
+        )
+        if sum(x is not None for x in (source, certificates)) > 1:
+            raise ValueError("give either certificates= or source=, not both")
+        if source is None:
+            if certificates is not None:
+                source = StaticSource(certificates)
+            else:
+                from ..repository.https import HttpsSource
+
+                source = HttpsSource(fetch)
+        self.source: CertificateSource = source
+        self._replay = (
+            ReplayCache(self.policy.replay_cache_size) if self.policy.detect_replay else None
+        )
+        self._crls: list[x509.CertificateRevocationList] = [
+            c for data in crls for c in load_crls(data)
+        ]
+
+    def _profile(self, chain: CertChain) -> tuple[ProfileFinding | None, tuple[str, ...]]:
+        """The leaf-profile outcome, computed once per chain: the first fatal finding (or
+        None) and the warnings of the tolerated ones."""
+        strict = (
+            self.policy.strict_certificate_policy,
+            self.policy.strict_certificate_profile,
+        )
+        cached = chain._profiles.get(strict)
+        if cached is None:
+            found = leaf_profile(chain.leaf, strict_policy=strict[0], strict_profile=strict[1])
+            fatal = next((f for f in found if not f.ok and f.fatal), None)
+            notes = tuple(f.detail for f in found if not f.ok and not f.fatal)
+            cached = chain._profiles[strict] = (fatal, notes)
+        return cached
+
+    def _crl_urls(self, chain: CertChain | CertificateFetchError, now: float) -> list[str]:
+        """CRL distribution points of the validated path (leaf and intermediates), if the
+        source can fetch CRLs and policy wants them."""
+        if not self.policy.fetch_crls or not isinstance(chain, CertChain):
+            return []
+        if not callable(getattr(self.source, "get_crl", None)):
+            return []
+        res = validate_chain(chain, self.trust_store.snapshot(), now)
+        if not res.ok:
+            return []
+        urls: list[str] = []
+        for c in res.path[:-1]:
+            for u in c.crl_urls:
+                if u not in urls:
+                    urls.append(u)
+        return urls
+
+    def _crl_steps(self, chain: CertChain | CertificateFetchError, now: float) -> _Steps[_Crls]:
+        """Fetch the path's CRLs (one I/O request per distribution point)."""
+        urls = self._crl_urls(chain, now)
+        if not urls:
+            return _NO_CRLS
+        got: list[x509.CertificateRevocationList] = []
+        failures: list[str] = []
+        for u in urls:
+            result = yield ("crl", u)
+            if isinstance(result, CertificateFetchError):
+                failures.append(result.detail)
+            else:
+                got.extend(result)
+        return _Crls(tuple(got), tuple(failures))
+
+    def _header_steps(
+        self, raw: str, orig: str | None, dest: str | None, now: float, date: int | None
+    ) -> _Steps[Verdict]:
+        """One Identity header, sans-IO (standards digest §5.3): the pure steps, with each
+        certificate or CRL the verifier needs requested by ``yield (kind, url)`` and answered
+        by the driver (sync or async) with the object or a CertificateFetchError."""
+        step = _precheck(raw, orig, dest, now, date, self.policy)
+        if isinstance(step, Verdict):
+            return step
+        url = step.header.info
+        chain = yield ("x5u", url)
+        crls = yield from self._crl_steps(chain, now)
+        verdict = self._finish(step, chain, orig, dest, now, crls)
+        if _key_mismatch(verdict):
+            # The URL may now serve a rotated certificate (corpus README: x5u URLs are reused):
+            # match by key; the source fetches again at most once per key_refresh_after.
+            again = yield ("refresh", url)
+            if isinstance(again, CertChain) and again is not chain:
+                retry = _precheck(raw, orig, dest, now, date, self.policy)
+                if not isinstance(retry, Verdict):
+                    crls = yield from self._crl_steps(again, now)
+                    verdict = self._finish(retry, again, orig, dest, now, crls)
+        return verdict
+
+    def _io(self, kind: str, url: str) -> Any:
+        """The sync answer to one I/O request of :meth:`_header_steps`."""
+        src: Any = self.source
+        try:
+            if kind == "x5u":
+                return src.get(url)
+            if kind == "crl":
+                return src.get_crl(url)
+            return src.refresh(url) if callable(getattr(src, "refresh", None)) else None
+        except CertificateFetchError as e:
+            return e
+
+    async def _aio(self, kind: str, url: str) -> Any:
+        """The async answer to one I/O request of :meth:`_header_steps`."""
+        src: Any = self.source
+        try:
+            if kind == "x5u":
+                return await src.aget(url)
+            if kind == "crl":
+                return await src.aget_crl(url)
+            return await src.arefresh(url) if callable(getattr(src, "arefresh", None)) else None
+        except CertificateFetchError as e:
+            return e
+
+    def _prepare(
+        self, identity: object, orig: object, dest: object, now: float | None
+    ) -> Verdict | tuple[list[str | Verdict], str | None, str | None, float]:
+        """The input checks verify() and averify() share: a verdict, or what to verify."""
+        t = time.time() if now is None else now
+        values = self._values(identity)
+        if isinstance(values, Verdict):
+            return values
+        if not _finite(t):  # a bad clock argument is no evidence against the call
+            return _fail(
+                None,
+                403,
+                "freshness",
+                "the verification time is not a finite number",
+                spoofed=False,
+            )
+        return values, _number(orig), _number(dest), t
+
+    # -- public API ---------------------------------------------------------------------------
+
+    def verify(
+        self,
+        identity: str | Sequence[str] | None,
+        *,
+        orig: str | None = None,
+        dest: str | None = None,
+        now: float | None = None,
+        date: int | None = None,
+    ) -> Verdict:
+        """Verify a call's Identity header(s) and return a :class:`Verdict`.
+
+        ``identity`` is one header value, a string of comma-separated values, a list of values
+        (repeated headers), or None/empty for a call without one. ``orig`` is the calling number
+        (P-Asserted-Identity or From), ``dest`` the called number (To or Request-URI), in any
+        form (``+1 215-555-1212``, ``tel:``, ``sip:``). ``now`` is the verification time (Unix
+        seconds; default: the current time), ``date`` the SIP Date header as Unix seconds (used
+        only to rebuild a compact-form PASSporT).
+        """
+        prep = self._prepare(identity, orig, dest, now)
+        if isinstance(prep, Verdict):
+            return prep
+        values, o, d, t = prep
+        out = []
+        for raw in values:
+            if isinstance(raw, Verdict):  # an item that could not even be split
+                out.append(raw)
+                continue
+            steps = self._header_steps(raw, o, d, t, date)
+            try:
+                request = next(steps)
+                while True:
+                    request = steps.send(self._io(*request))
+            except StopIteration as done:
+                out.append(done.value)
+        return _best(out)
+
+    async def averify(
+        self,
+        identity: str | Sequence[str] | None,
+        *,
+        orig: str | None = None,
+        dest: str | None = None,
+        now: float | None = None,
+        date: int | None = None,
+    ) -> Verdict:
+        """Async twin of :meth:`verify` (same rules, same verdicts)."""
+        prep = self._prepare(identity, orig, dest, now)
+        if isinstance(prep, Verdict):
+            return prep
+        values, o, d, t = prep
+        out = []
+        for raw in values:
+            if isinstance(raw, Verdict):
+                out.append(raw)
+                continue
+            steps = self._header_steps(raw, o, d, t, date)
+            try:
+                request = next(steps)
+                while True:
+                    request = steps.send(await self._aio(*request))
+            except StopIteration as done:
+                out.append(done.value)
+        return _best(out)
+
+    def stats(self) -> dict[str, Any]:
+        """Observability: the certificate source's counters (cache hits, misses, fetches,
+        failures by kind, fetch latency) and the number of trust anchors."""
+        src_stats = getattr(self.source, "stats", None)
+        out: dict[str, Any] = dict(src_stats()) if callable(src_stats) else {}
+        out["trust_anchors"] = len(self.trust_store)
+        return out
+
+    def close(self) -> None:
+        """Release the source's network clients."""
+        closer = getattr(self.source, "close", None)
+        if callable(closer):
+            closer()
+
+    async def aclose(self) -> None:
+        """Release the source's network clients (async)."""
+        closer = getattr(self.source, "aclose", None)
+        if callable(closer):
+            await closer()
+
+    def _values(self, identity: object) -> list[str | Verdict] | Verdict:
+        """The header values to verify, one unit each: a value, or the 438 verdict of an item
+        that is not text or cannot be split (it does not veto the other headers)."""
+        if isinstance(identity, _BYTES):
+            identity = bytes(identity).decode("utf-8", "replace")
+        if identity is None or (isinstance(identity, _SEQ) and not identity):
+            return no_identity_verdict(self.policy)
+        if isinstance(identity, str):
+            items: list[object] = [identity]
+        else:
+            try:
+                items = list(identity)  # type: ignore[call-overload]
+            except TypeError:
+                return _fail(None, 438, "identity_header", "Identity header value is not text")
+        units: list[str | Verdict] = []
+        limit = self.policy.max_header_bytes
+        for item in items:
+            if not isinstance(item, str):
+                units.append(
+                    _fail(None, 438, "identity_header", "Identity header value is not text")
+                )
+            elif "," in item:
+                try:
+                    units.extend(split_identity_values(item, max_bytes=limit))
+                except ShakenError as e:
+                    units.append(_fail(None, e.sip_code, e.check, e.detail))
+            elif item.strip():
+                units.append(item)
+        return units or no_identity_verdict(self.policy)
+
+    def _finish(
+        self,
+        run: _Run,
+        chain: CertChain | CertificateFetchError,
+        orig: str | None,
+        dest: str | None,
+        now: float,
+        crls: _Crls = _NO_CRLS,
+    ) -> Verdict:
+        try:
+            return _finish(run, chain, self, orig, dest, now, crls)
+        except CertificateError as e:
+            return _fail(run, 437, e.check, e.detail)
+
+    def verify_sip(self, message: Any, *, now: float | None = None) -> list[Verdict]:
+        """Verify every Identity header of a SIP request: one :class:`Verdict` per header, in
+        order (RFC 8224 §6.2). ``message`` is a :class:`~shakenkit.sip.SipMessage`, or its text
+        or bytes. The numbers come from the message (calling: P-Asserted-Identity, else From;
+        called: To, else the Request-URI), ``date`` from its Date header. Without an Identity
+        header: one No-TN-Validation verdict (428 with ``Policy.require_identity``). A message
+        that cannot be parsed: one 438 verdict. Never raises on bad input."""
+        from .sip_message import SipMessage, SipParseError, malformed_message_verdict, parse_sip
+
+        t = time.time() if now is None else now
+        try:
+            msg = message if isinstance(message, SipMessage) else parse_sip(message)
+        except SipParseError as e:
+            return [malformed_message_verdict(e)]
+        if not msg.identity:
+            return [no_identity_verdict(self.policy)]
+        orig, dest = msg.verification_numbers()
+        return [self.verify(v, orig=orig, dest=dest, now=t, date=msg.date) for v in msg.identity]
+
+    async def averify_sip(self, message: Any, *, now: float | None = None) -> list[Verdict]:
+        """Async twin of :meth:`verify_sip` (same rules, same verdicts)."""
+        from .sip_message import SipMessage, SipParseError, malformed_message_verdict, parse_sip
+
+        t = time.time() if now is None else now
+        try:
+            msg = message if isinstance(message, SipMessage) else parse_sip(message)
+        except SipParseError as e:
+            return [malformed_message_verdict(e)]
+        if not msg.identity:
+            return [no_identity_verdict(self.policy)]
+        orig, dest = msg.verification_numbers()
+        return [
+            await self.averify(v, orig=orig, dest=dest, now=t, date=msg.date) for v in msg.identity
+        ]

@@ -1,0 +1,33 @@
+"""The certificate-repository client: where certificates and CRLs come from.
+
+Owns the :class:`CertificateSource` protocol and its implementations (:class:`StaticSource`,
+:class:`HttpsSource`, :class:`LayeredSource`) and the hardened HTTPS :class:`Fetcher` behind
+them: URL policy (:class:`FetchPolicy`), HTTP transport, cache, single flight and the
+persistent store.
+
+May import: :mod:`shakenkit.errors`, :mod:`shakenkit.certs` (docs/architecture.md).
+"""
+
+from .fetch import (
+    DEFAULT_POLICY,
+    Fetcher,
+    FetchError,
+    FetchErrorKind,
+    FetchPolicy,
+    freshness_lifetime,
+)
+from .https import HttpsSource, LayeredSource
+from .sources import CertificateSource, StaticSource
+
+__all__ = [
+    "DEFAULT_POLICY",
+    "CertificateSource",
+    "FetchError",
+    "FetchErrorKind",
+    "FetchPolicy",
+    "Fetcher",
+    "HttpsSource",
+    "LayeredSource",
+    "StaticSource",
+    "freshness_lifetime",
+]

@@ -1,0 +1,528 @@
+"""Certificate-repository client: hardened HTTPS fetching of ``x5u`` (and CRL) URLs with a cache.
+
+The verifier must dereference URLs chosen by whoever signed the call, so every fetch is treated as
+hostile input (standards digest §1.7, §6.4; ATIS-1000074 v003, ATIS-1000080):
+
+* URL policy before any I/O: ``https`` only, port 443 or 8443, no userinfo, query or fragment.
+* SSRF protection at connect time: the host is resolved once, every address is checked, and the
+  connection goes to a checked address while TLS SNI, certificate verification and ``Host`` keep
+  the hostname (so DNS rebinding cannot swap the address between check and connect).
+* Limits: connect timeout, a wall-clock total timeout (also against servers that trickle bytes),
+  a response size limit enforced while streaming, no redirects unless explicitly enabled.
+* Cache by exact URL holding the *parsed* object, with RFC 9111 freshness raised to a 24 h floor,
+  capped, and never past the object's own expiry (``expires``); negative caching of failures;
+  optional stale-if-error; optional persistent cache directory.
+* Single flight: concurrent callers of one URL (threads, asyncio tasks, or a mix) share one request.
+
+The fetcher is generic: the caller supplies ``parse(body) -> T`` (e.g. PEM/DER sniffing into a
+certificate chain) and optionally ``expires(obj)`` (e.g. the leaf ``notAfter``).
+
+:class:`Fetcher` coordinates the parts, each in its own module: ``urlpolicy`` (what may be
+fetched), ``transport`` (how: guarded HTTPS with limits), ``cache`` (entries and freshness),
+``flight`` (single flight), ``store`` (the persistent cache directory) and ``failures``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable
+from types import TracebackType
+from typing import Final, Generic, Literal, TypeVar
+
+import cachetools
+import httpx
+
+from .cache import _MISS, _Entry, _Negative, _no_expiry, freshness_lifetime
+from .failures import FetchError, FetchErrorKind, _Failure, _redact
+from .flight import _WAIT_GRACE_S, _Err, _Flight, _Ok, _running_loop
+from .store import _DiskStore
+from .transport import _HttpTransport
+from .urlpolicy import DEFAULT_POLICY, FetchPolicy, _AddressGuard, _check_target
+
+__all__ = [
+    "DEFAULT_POLICY",
+    "FetchError",
+    "FetchErrorKind",
+    "FetchPolicy",
+    "Fetcher",
+    "freshness_lifetime",
+]
+
+logger = logging.getLogger("shakenkit.fetch")
+
+T = TypeVar("T")
+
+
+_LATENCY_WINDOW: Final = 1024
+
+
+class _Latency:
+    """Fetch latency: cumulative count/total/max and percentiles over a recent window."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.total = 0.0
+        self.max = 0.0
+        self.window: deque[float] = deque(maxlen=_LATENCY_WINDOW)
+
+    def add(self, seconds: float) -> None:
+        self.count += 1
+        self.total += seconds
+        self.max = max(self.max, seconds)
+        self.window.append(seconds)
+
+    def snapshot(self) -> dict[str, float | int | None]:
+        ordered = sorted(self.window)
+
+        def rank(q: float) -> float | None:
+            if not ordered:
+                return None
+            return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+
+        return {
+            "count": self.count,
+            "total_s": self.total,
+            "max_s": self.max,
+            "p50_s": rank(0.50),
+            "p99_s": rank(0.99),
+        }
+
+
+# --------------------------------------------------------------------------------------------
+# The fetcher
+
+
+class Fetcher(Generic[T]):
+    """Fetch, parse and cache objects published at HTTPS URLs (``x5u`` chains, CRLs).
+
+    ``parse(body)`` turns the response body into ``T``; any exception it raises is a ``'parse'``
+    failure (sniff PEM/DER there: Content-Type is not trusted, standards digest §6.4).
+    ``expires(obj)`` returns the absolute unix time past which ``obj`` must never be served (the
+    leaf ``notAfter``, a CRL's ``nextUpdate``) or None. ``name`` labels logs and messages.
+    ``clock`` (unix seconds) drives cache ages and can be replaced in tests.
+
+    :meth:`get` and :meth:`aget` share one cache and one single-flight table, so concurrent
+    callers of one URL, sync or async, cause one request. Do not call :meth:`get` from inside a
+    running event loop; use :meth:`aget` there.
+    """
+
+    def __init__(
+        self,
+        parse: Callable[[bytes], T],
+        *,
+        policy: FetchPolicy = DEFAULT_POLICY,
+        expires: Callable[[T], float | None] = _no_expiry,
+        name: str = "x5u",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._parse = parse
+        self._policy = policy
+        self._expires = expires
+        self._name = name
+        self._clock = clock
+        self._guard = _AddressGuard(policy)
+        self._http = _HttpTransport(policy, self._guard, name)
+        self._store: _DiskStore[T] = _DiskStore(policy, name, clock, self._parse_body)
+        self._lock = threading.Lock()
+        self._cache: cachetools.LRUCache[str, _Entry[T]] = cachetools.LRUCache(
+            maxsize=policy.max_entries
+        )
+        self._negative: cachetools.LRUCache[str, _Negative] = cachetools.LRUCache(
+            maxsize=policy.max_entries
+        )
+        self._inflight: dict[str, _Flight[T]] = {}
+        self._closed = False
+        self._hits = 0
+        self._misses = 0
+        self._fetches = 0
+        self._coalesced = 0
+        self._disk_hits = 0
+        self._stale_served = 0
+        self._negative_hits = 0
+        self._failures: Counter[str] = Counter()
+        self._latency = _Latency()
+
+    # ---- public API ------------------------------------------------------------------------
+
+    @property
+    def policy(self) -> FetchPolicy:
+        """The policy this fetcher enforces."""
+        return self._policy
+
+    def get(self, url: str, *, max_age: float | None = None) -> T:
+        """Return the parsed object at ``url`` (cached or fetched); raise :class:`FetchError`.
+
+        ``max_age``: accept a cached object only if it was fetched at most that many seconds
+        ago, else fetch again (single flight and the negative cache still apply; a failed
+        refresh keeps the cached object for other callers)."""
+        hit = self._fresh_hit(url, max_age)
+        if hit is not _MISS:
+            return hit  # type: ignore[return-value]
+        target = self._vet_url(url)
+        ticket = self._enter(url, max_age)
+        if not isinstance(ticket, tuple):
+            return self._deliver(ticket)
+        flight, owner = ticket
+        if owner:
+            self._fly_sync(url, target, flight)
+        elif flight.loop is not None and _running_loop() is flight.loop:
+            raise RuntimeError(
+                "Fetcher.get() was called inside the event loop that is fetching the same URL "
+                "with aget(); use aget() in async code"
+            )
+        outcome = flight.wait(self._wait_budget())
+        if outcome is None:
+            outcome = self._abandon(url, flight)
+        return self._deliver(outcome)
+
+    async def aget(self, url: str, *, max_age: float | None = None) -> T:
+        """Async :meth:`get`; the fetch runs in its own task, so a cancelled caller doesn't
+        cancel it for the others."""
+        hit = self._fresh_hit(url, max_age)
+        if hit is not _MISS:
+            return hit  # type: ignore[return-value]
+        target = self._vet_url(url)
+        ticket = self._enter(url, max_age)
+        if not isinstance(ticket, tuple):
+            return self._deliver(ticket)
+        flight, owner = ticket
+        if owner:
+            loop = asyncio.get_running_loop()
+            flight.loop = loop
+            flight.task = loop.create_task(self._fly_async(url, target, flight))
+        outcome = await flight.wait_async(self._wait_budget())
+        if outcome is None:
+            outcome = self._abandon(url, flight)
+        return self._deliver(outcome)
+
+    def stats(self) -> dict[str, object]:
+        """Counters since creation.
+
+        ``hits``: answered from a fresh cached entry; ``misses``: calls that needed a fetch
+        (owners and ``coalesced`` callers that joined one already in flight); ``fetches``: HTTP
+        fetches started; ``disk_hits``: flights answered by the persistent cache;
+        ``stale_served``; ``negative_hits``; ``failures_by_kind``: failed fetches and refused URLs
+        by kind; ``fetch_latency``: count/total_s/max_s (cumulative), p50_s/p99_s (recent window).
+        """
+        with self._lock:
+            return {
+                "name": self._name,
+                "hits": self._hits,
+                "misses": self._misses,
+                "fetches": self._fetches,
+                "coalesced": self._coalesced,
+                "disk_hits": self._disk_hits,
+                "stale_served": self._stale_served,
+                "negative_hits": self._negative_hits,
+                "failures_by_kind": dict(self._failures),
+                "entries": len(self._cache),
+                "negative_entries": len(self._negative),
+                "in_flight": len(self._inflight),
+                "fetch_latency": self._latency.snapshot(),
+            }
+
+    def close(self) -> None:
+        """Close the sync client and forget async clients (use :meth:`aclose` to close those)."""
+        with self._lock:
+            self._closed = True
+        self._http.close()
+
+    async def aclose(self) -> None:
+        """Close the current event loop's async client and the sync client."""
+        asyncio.get_running_loop()  # outside an event loop: RuntimeError, nothing closed
+        with self._lock:
+            self._closed = True
+        await self._http.aclose()
+
+    def __enter__(self) -> Fetcher[T]:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Fetcher[T]:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    # ---- URL policy --------------------------------------------------------------------------
+
+
+    def _vet_url(self, url: str) -> httpx.URL:
+        try:
+            return _check_target(url, self._policy, self._guard)
+        except _Failure as failure:
+            shown = _redact(url) if isinstance(url, str) else repr(url)
+            with self._lock:
+                self._failures[failure.kind] += 1
+            logger.info("%s refused %s: %s", self._name, shown, failure.reason)
+            raise FetchError(
+                failure.kind, shown, f"Refused to fetch {self._name} {shown}: {failure.reason}."
+            ) from None
+
+    # ---- cache and single flight ----------------------------------------------------------
+
+    def _fresh_hit(self, url: str, max_age: float | None = None) -> T | object:
+        """The warm path: a fresh entry under exactly this URL string. Only vetted URLs are ever
+        stored and the policy never changes, so the URL checks need not run again."""
+        now = self._clock()
+        with self._lock:
+            entry = self._cache.get(url)
+            if entry is not None and not self._closed and entry.young(now, max_age):
+                self._hits += 1
+                return entry.value
+        return _MISS
+
+    def _enter(
+        self, url: str, max_age: float | None = None
+    ) -> _Ok[T] | _Err | tuple[_Flight[T], bool]:
+        """Answer from the cache, or join/start the flight for ``url`` (True = caller owns it)."""
+        now = self._clock()
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("this Fetcher is closed")
+            entry = self._cache.get(url)
+            if entry is not None:
+                if entry.young(now, max_age):
+                    self._hits += 1
+                    return _Ok(entry.value, "cache")
+                if entry.fresh(now):  # fresh but older than max_age: refresh, keep it meanwhile
+                    negative = self._negative.get(url)
+                    if negative is not None and now < negative.until:
+                        return _Ok(entry.value, "cache")  # a refresh just failed: not again yet
+                elif not entry.stale_usable(now, self._policy.stale_if_error):
+                    del self._cache[url]
+                    entry = None
+            negative = self._negative.get(url)
+            if negative is not None:
+                if now < negative.until:
+                    if entry is not None:  # stale-if-error while the failure is cached
+                        return _Ok(entry.value, "stale")
+                    self._negative_hits += 1
+                    return _Err(self._negative_error(url, negative, now))
+                del self._negative[url]
+            self._misses += 1
+            flight = self._inflight.get(url)
+            if flight is not None:
+                self._coalesced += 1
+                return flight, False
+            new: _Flight[T] = _Flight(max_age)
+            self._inflight[url] = new
+            return new, True
+
+    def _negative_error(self, url: str, negative: _Negative, now: float) -> FetchError:
+        shown = _redact(url)
+        return FetchError(
+            "negative_cache",
+            shown,
+            f"Not retrying {self._name} {shown} for another {negative.until - now:.0f} s: "
+            f"the attempt {now - negative.failed_at:.0f} s ago failed ({negative.message})",
+            cause_kind=negative.kind,
+        )
+
+    def _deliver(self, outcome: _Ok[T] | _Err) -> T:
+        if isinstance(outcome, _Err):
+            error = outcome.error
+            raise error._clone() from error.__cause__
+        if outcome.source == "stale":
+            with self._lock:
+                self._stale_served += 1
+            logger.warning("%s serving a stale cached object (stale-if-error)", self._name)
+        return outcome.value
+
+    def _wait_budget(self) -> float:
+        return self._policy.total_timeout + _WAIT_GRACE_S
+
+    def _abandon(self, url: str, flight: _Flight[T]) -> _Ok[T] | _Err:
+        """A waiter gave up on a flight that never completed (e.g. its event loop died)."""
+        shown = _redact(url)
+        error = FetchError(
+            "timeout", shown, f"Gave up waiting for a concurrent fetch of {self._name} {shown}."
+        )
+        with self._lock:
+            if self._inflight.get(url) is flight:
+                del self._inflight[url]
+        flight.complete(_Err(error))
+        outcome = flight.outcome
+        assert outcome is not None
+        return outcome
+
+    def _stale_candidate(self, url: str, disk: _Entry[T] | None) -> _Entry[T] | None:
+        now = self._clock()
+        with self._lock:
+            memory = self._cache.get(url)
+        usable = [
+            e
+            for e in (memory, disk)
+            if e is not None and e.stale_usable(now, self._policy.stale_if_error)
+        ]
+        return max(usable, key=lambda e: e.expires_at, default=None)
+
+    def _settle(
+        self,
+        url: str,
+        flight: _Flight[T],
+        result: _Entry[T] | _Failure,
+        stale: _Entry[T] | None,
+        source: Literal["network", "disk"] = "network",
+    ) -> None:
+        """Record the flight's result in the caches, then release every waiter."""
+        now = self._clock()
+        shown = _redact(url)
+        outcome: _Ok[T] | _Err
+        with self._lock:
+            if isinstance(result, _Entry):
+                if result.fresh(now):
+                    self._cache[url] = result
+                else:  # already past expires(obj): serve this once, do not cache
+                    self._cache.pop(url, None)
+                self._negative.pop(url, None)
+                if source == "disk":
+                    self._disk_hits += 1
+                outcome = _Ok(result.value, source)
+            else:
+                self._failures[result.kind] += 1
+                message = f"Could not fetch {self._name} {shown}: {result.reason}."
+                error = FetchError(result.kind, shown, message)
+                error.__cause__ = result.__cause__
+                self._negative[url] = _Negative(
+                    result.kind, result.reason, now, now + self._policy.negative_ttl
+                )
+                if stale is not None:
+                    self._cache[url] = stale
+                    outcome = _Ok(stale.value, "stale")
+                else:
+                    outcome = _Err(error)
+            if self._inflight.get(url) is flight:
+                del self._inflight[url]
+        flight.complete(outcome)
+        if isinstance(result, _Entry):
+            logger.info(
+                "%s %s from %s, cached for %.0f s",
+                self._name,
+                shown,
+                source,
+                max(0.0, result.expires_at - now),
+            )
+        else:
+            logger.info(
+                "%s fetch of %s failed (%s): %s", self._name, shown, result.kind, result.reason
+            )
+
+    def _settle_interrupted(self, url: str, flight: _Flight[T]) -> None:
+        """The owner died (cancelled, interrupted): release waiters, cache nothing."""
+        shown = _redact(url)
+        error = FetchError("connect", shown, f"The fetch of {self._name} {shown} was interrupted.")
+        with self._lock:
+            if self._inflight.get(url) is flight:
+                del self._inflight[url]
+        flight.complete(_Err(error))
+
+    # ---- flights -----------------------------------------------------------------------------
+
+    def _fly_sync(self, url: str, target: httpx.URL, flight: _Flight[T]) -> None:
+        settled = False
+        try:
+            disk = self._store.load(url)
+            if disk is not None and disk.young(self._clock(), flight.max_age):
+                self._settle(url, flight, disk, None, source="disk")
+                settled = True
+                return
+            stale = self._stale_candidate(url, disk)
+            self._count_fetch()
+            started = time.monotonic()
+            result: _Entry[T] | _Failure
+            body = b""
+            try:
+                body, headers = self._http.download(target)
+                result = self._make_entry(body, headers)
+            except _Failure as failure:
+                result = failure
+            self._record_latency(time.monotonic() - started)
+            self._settle(url, flight, result, stale)
+            settled = True
+            if isinstance(result, _Entry):
+                self._store.store(url, result, body)
+        finally:
+            if not settled:
+                self._settle_interrupted(url, flight)
+
+    async def _fly_async(self, url: str, target: httpx.URL, flight: _Flight[T]) -> None:
+        settled = False
+        try:
+            disk = None
+            if self._policy.cache_dir is not None:
+                disk = await asyncio.to_thread(self._store.load, url)
+            if disk is not None and disk.young(self._clock(), flight.max_age):
+                self._settle(url, flight, disk, None, source="disk")
+                settled = True
+                return
+            stale = self._stale_candidate(url, disk)
+            self._count_fetch()
+            started = time.monotonic()
+            result: _Entry[T] | _Failure
+            body = b""
+            try:
+                body, headers = await self._http.adownload(target)
+                result = self._make_entry(body, headers)
+            except _Failure as failure:
+                result = failure
+            self._record_latency(time.monotonic() - started)
+            self._settle(url, flight, result, stale)
+            settled = True
+            if isinstance(result, _Entry) and self._policy.cache_dir is not None:
+                await asyncio.to_thread(self._store.store, url, result, body)
+        finally:
+            if not settled:
+                self._settle_interrupted(url, flight)
+
+    def _count_fetch(self) -> None:
+        with self._lock:
+            self._fetches += 1
+
+    def _record_latency(self, seconds: float) -> None:
+        with self._lock:
+            self._latency.add(seconds)
+
+    def _make_entry(self, body: bytes, headers: httpx.Headers) -> _Entry[T]:
+        """Parse the body and compute how long it may be served (standards digest §6.4)."""
+        now = self._clock()
+        obj, hard = self._parse_body(body)
+        lifetime = freshness_lifetime(headers, now)
+        policy = self._policy
+        # ATIS-1000074 v003 (standards digest §6.4): no or short directive -> 24 h floor; cap.
+        ttl = policy.min_ttl if lifetime is None or lifetime < policy.min_ttl else lifetime
+        ttl = min(ttl, policy.max_ttl)
+        expires_at = now + ttl
+        if hard is not None:
+            expires_at = min(expires_at, hard)  # never past the leaf notAfter / CRL nextUpdate
+        return _Entry(obj, now, expires_at, hard)
+
+    def _parse_body(self, body: bytes) -> tuple[T, float | None]:
+        try:
+            obj = self._parse(body)
+            hard = self._expires(obj)
+        except Exception as exc:
+            detail = str(exc)[:120] or type(exc).__name__
+            raise _Failure("parse", f"the body is not usable ({detail})") from exc
+        if hard is not None:
+            hard = float(hard)
+            if math.isnan(hard):
+                hard = -math.inf
+        return obj, hard

@@ -1,0 +1,180 @@
+"""The certificate repository (STI-CR) client that production uses: ``x5u`` chains and the
+CRLs they name, fetched over HTTPS by :class:`shakenkit.repository.Fetcher` (limits, SSRF policy,
+RFC 9111 cache with the ATIS-1000074 v003 24 h floor, negative cache, single flight, optional
+persistent cache) and kept parsed.
+
+One :class:`HttpsSource` serves the sync and the async verifier alike (one cache).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from cryptography import x509
+
+from ..certs.certificate import CertChain, parse_chain
+from ..certs.crl import load_crls
+from ..errors import CertificateError, CertificateFetchError
+from .fetch import Fetcher, FetchError, FetchPolicy
+from .sources import CertificateSource, StaticSource
+
+__all__ = ["HttpsSource", "LayeredSource"]
+
+CrlList = tuple[x509.CertificateRevocationList, ...]
+
+
+def _crl_expiry(crls: CrlList) -> float | None:
+    """A CRL is served until its nextUpdate (RFC 5280 §5.1.2.5)."""
+    ups = [c.next_update_utc.timestamp() for c in crls if c.next_update_utc is not None]
+    return min(ups) if ups else None
+
+
+def _parse_crls(body: bytes) -> CrlList:
+    crls = tuple(load_crls(body))
+    if not crls:
+        raise ValueError("no CRL in response")
+    return crls
+
+
+def _as_436(e: FetchError) -> CertificateFetchError:
+    kind = e.cause_kind if e.kind == "negative_cache" and e.cause_kind else e.kind
+    return CertificateFetchError(str(e), kind=kind)
+
+
+class HttpsSource:
+    """Fetch ``x5u`` certificate chains (and CRLs) over HTTPS, per ATIS-1000074 v003 and
+    ATIS-1000080 (standards digest §6.4), caching the parsed objects.
+
+    ``policy`` sets limits, the SSRF allow-list, TLS trust and the cache; ``max_certs`` caps the
+    certificates in one bundle. A chain is never served past its earliest notAfter, a CRL never
+    past its nextUpdate. ``key_refresh_after``: see :meth:`refresh` (key rotation under a
+    reused URL).
+    """
+
+    def __init__(
+        self,
+        policy: FetchPolicy | None = None,
+        *,
+        max_certs: int = 10,
+        key_refresh_after: float = 60.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.policy = policy or FetchPolicy()
+        self.key_refresh_after = key_refresh_after
+        limit = self.policy.max_response_bytes
+
+        def parse(body: bytes) -> CertChain:
+            try:
+                return parse_chain(body, max_certs=max_certs, max_bytes=limit)
+            except CertificateError as e:
+                raise ValueError(e.detail) from e
+
+        self._chains: Fetcher[CertChain] = Fetcher(
+            parse, policy=self.policy, expires=lambda c: c.not_after, name="x5u", clock=clock
+        )
+        self._crls: Fetcher[CrlList] = Fetcher(
+            _parse_crls, policy=self.policy, expires=_crl_expiry, name="crl", clock=clock
+        )
+
+    def get(self, url: str) -> CertChain:
+        """The chain at ``url`` (cached); CertificateFetchError (436) when it cannot be had."""
+        try:
+            return self._chains.get(url)
+        except FetchError as e:
+            raise _as_436(e) from None
+
+    async def aget(self, url: str) -> CertChain:
+        """Async twin of :meth:`get`, sharing its cache and in-flight requests."""
+        try:
+            return await self._chains.aget(url)
+        except FetchError as e:
+            raise _as_436(e) from None
+
+    def refresh(self, url: str) -> CertChain:
+        """The chain at ``url``, fetched again unless the cached one is younger than
+        ``key_refresh_after`` seconds. The verifier calls this when a PASSporT's signature does
+        not verify with the cached certificate: x5u URLs are reused for new keys (corpus README),
+        so the PASSporT is matched to the certificate by its key, and a forged call can make at
+        most one request per URL per ``key_refresh_after``."""
+        try:
+            return self._chains.get(url, max_age=self.key_refresh_after)
+        except FetchError as e:
+            raise _as_436(e) from None
+
+    async def arefresh(self, url: str) -> CertChain:
+        """Async twin of :meth:`refresh`."""
+        try:
+            return await self._chains.aget(url, max_age=self.key_refresh_after)
+        except FetchError as e:
+            raise _as_436(e) from None
+
+    def get_crl(self, url: str) -> CrlList:
+        """The CRL(s) at ``url`` (cached until nextUpdate)."""
+        try:
+            return self._crls.get(url)
+        except FetchError as e:
+            raise _as_436(e) from None
+
+    async def aget_crl(self, url: str) -> CrlList:
+        """Async twin of :meth:`get_crl`."""
+        try:
+            return await self._crls.aget(url)
+        except FetchError as e:
+            raise _as_436(e) from None
+
+    def stats(self) -> dict[str, Any]:
+        """Counters: ``{"x5u": {...}, "crl": {...}}`` (hits, misses, fetches, failures by kind,
+        fetch latency); see :meth:`shakenkit.repository.Fetcher.stats`."""
+        return {"x5u": self._chains.stats(), "crl": self._crls.stats()}
+
+    def close(self) -> None:
+        """Close the HTTP clients."""
+        self._chains.close()
+        self._crls.close()
+
+    async def aclose(self) -> None:
+        """Close the HTTP clients (async)."""
+        await self._chains.aclose()
+        await self._crls.aclose()
+
+
+class LayeredSource:
+    """Configured certificates first (a :class:`StaticSource`), everything else from
+    ``fallback`` (e.g. :class:`HttpsSource`): what ``shakenkit verify --cert`` does."""
+
+    def __init__(
+        self,
+        certificates: Mapping[str, bytes | str],
+        fallback: CertificateSource,
+    ) -> None:
+        self._static = StaticSource(dict(certificates))
+        self._urls = frozenset(certificates)
+        self.fallback = fallback
+
+    def get(self, url: str) -> CertChain:
+        """The configured chain for ``url``, else the fallback's."""
+        return self._static.get(url) if url in self._urls else self.fallback.get(url)
+
+    async def aget(self, url: str) -> CertChain:
+        """Async twin of :meth:`get`."""
+        if url in self._urls:
+            return self._static.get(url)
+        return await self.fallback.aget(url)
+
+    def refresh(self, url: str) -> CertChain:
+        """Configured chains are fixed; others are refreshed by the fallback."""
+        if url in self._urls or not hasattr(self.fallback, "refresh"):
+            return self.get(url)
+        return self.fallback.refresh(url)  # type: ignore[no-any-return]
+
+    async def arefresh(self, url: str) -> CertChain:
+        """Async twin of :meth:`refresh`."""
+        if url in self._urls or not hasattr(self.fallback, "arefresh"):
+            return await self.aget(url)
+        return await self.fallback.arefresh(url)  # type: ignore[no-any-return]
+
+    def __getattr__(self, name: str) -> Any:
+        # get_crl / aget_crl / stats / close come from the fallback.
+        return getattr(self.fallback, name)

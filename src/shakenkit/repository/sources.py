@@ -1,0 +1,98 @@
+"""Where certificates come from: the :class:`CertificateSource` protocol and a static source.
+
+A source maps an ``x5u`` URL to a parsed :class:`~shakenkit.certs.CertChain` and raises
+:class:`~shakenkit.errors.CertificateFetchError` (436) when it cannot. The static source serves
+a mapping or a directory; :mod:`shakenkit.repository` adds HTTPS fetching with caching.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+from urllib.parse import urlsplit
+
+from ..certs.certificate import CertChain, parse_chain
+from ..errors import CertificateError, CertificateFetchError
+
+__all__ = ["CertificateSource", "StaticSource"]
+
+
+@runtime_checkable
+class CertificateSource(Protocol):
+    """Anything that turns an ``x5u`` URL into a parsed certificate chain."""
+
+    def get(self, url: str) -> CertChain:
+        """Return the chain for ``url``; raise CertificateFetchError (436) when unavailable."""
+        ...
+
+    async def aget(self, url: str) -> CertChain:
+        """Async twin of :meth:`get`."""
+        ...
+
+
+class StaticSource:
+    """Certificates given up front: a mapping of ``x5u`` URL to PEM/DER bytes (or a file path),
+    or a directory in which the file named like the URL's last path segment is served.
+    Each chain is parsed once and kept.
+    """
+
+    def __init__(
+        self,
+        certificates: Mapping[str, bytes | str | os.PathLike[str]] | str | os.PathLike[str],
+    ) -> None:
+        self._dir: Path | None = None
+        self._raw: dict[str, bytes | str | os.PathLike[str]] = {}
+        if isinstance(certificates, str | os.PathLike):
+            self._dir = Path(certificates)
+        else:
+            self._raw = dict(certificates)
+        self._parsed: dict[str, CertChain | CertificateFetchError] = {}
+        self._lock = threading.Lock()
+
+    def _load(self, url: str) -> CertChain:
+        data: bytes | None = None
+        if url in self._raw:
+            v = self._raw[url]
+            data = v if isinstance(v, bytes) else Path(v).read_bytes()
+        elif self._dir is not None:
+            name = os.path.basename(urlsplit(url).path)
+            p = self._dir / name
+            if name and p.is_file() and p.resolve().parent == self._dir.resolve():
+                data = p.read_bytes()
+        if data is None:
+            raise CertificateFetchError(f"no certificate is configured for {url}", kind="not_found")
+        try:
+            return parse_chain(data)
+        except CertificateError as e:
+            raise CertificateFetchError(
+                f"the certificate configured for {url} is unusable: {e.detail}", kind="parse"
+            ) from e
+
+    def get(self, url: str) -> CertChain:
+        """Return the chain for ``url`` (parsed once)."""
+        hit = self._parsed.get(url)
+        if hit is None:
+            with self._lock:
+                hit = self._parsed.get(url)
+                if hit is None:
+                    try:
+                        hit = self._load(url)
+                    except CertificateFetchError as e:
+                        hit = e
+                    except OSError as e:
+                        hit = CertificateFetchError(
+                            f"cannot read certificate for {url}: {e}", kind="io"
+                        )
+                    if len(self._parsed) < 100_000:
+                        self._parsed[url] = hit
+        if isinstance(hit, CertificateFetchError):
+            # A fresh exception each time: re-raising one instance would grow its traceback.
+            raise CertificateFetchError(hit.detail, kind=hit.kind)
+        return hit
+
+    async def aget(self, url: str) -> CertChain:
+        """Async twin of :meth:`get` (no I/O beyond a local file read)."""
+        return self.get(url)
