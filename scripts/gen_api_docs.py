@@ -22,7 +22,7 @@ import shakenkit  # noqa: E402
 # longer story) under the package, without repeating the members.
 SUBMODULES = ["shakenkit.testing", "shakenkit.core.div", "shakenkit.core.rcd",
               "shakenkit.repository", "shakenkit.sip", "shakenkit.traceback",
-              "shakenkit.traceback.dask"]
+              "shakenkit.traceback.dask", "shakenkit.service.schemas"]
 MODULE_DOCS = {
     "shakenkit.repository": ["shakenkit.repository.fetch", "shakenkit.repository.https",
                              "shakenkit.repository.sources"],

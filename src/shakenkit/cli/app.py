@@ -1,6 +1,6 @@
 """The ``shakenkit`` command: ``verify`` Identity headers or a SIP message, ``scan`` captures and
 call files, show and lint STI certificates (``cert``), ``sign`` a test call, run the ``demo``,
-``traceback`` call files.
+``traceback`` call files, ``serve`` verification over HTTP (ATIS-1000082).
 
 Exit status: 0 when every verdict is TN-Validation-Passed, 1 otherwise, 2 on usage errors.
 Usage errors are one line on stderr, ``shakenkit: error: ...``. See docs/cli.md.
@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from .. import __version__
-from . import cert, demo, scan, sign, traceback, verify
+from . import cert, demo, scan, serve, sign, traceback, verify
 from .options import Parser, UsageError
 
 __all__ = ["COMMANDS", "build_parser", "main"]
@@ -30,6 +30,7 @@ COMMANDS: dict[str, ModuleType] = {
     "sign": sign,
     "demo": demo,
     "traceback": traceback,
+    "serve": serve,
 }
 
 

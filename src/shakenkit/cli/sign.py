@@ -6,7 +6,7 @@ import argparse
 import time
 from typing import Any, TextIO
 
-from .options import UsageError, read_file
+from .options import UsageError, check_x5u, load_signing_key, read_file
 
 __all__ = ["add_parser", "run"]
 
@@ -79,34 +79,16 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     """Run ``shakenkit sign``: print the Identity header value of a signed PASSporT."""
     import uuid
 
-    from cryptography.exceptions import UnsupportedAlgorithm
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-
     from ..core.tn import canonicalize_tn
     from ..testing import sign_div, sign_identity
 
-    data = read_file(args.key, "key file")
-    try:
-        if b"-----BEGIN" in data:
-            key = serialization.load_pem_private_key(data, password=None)
-        else:
-            key = serialization.load_der_private_key(data, password=None)
-    except TypeError as e:
-        raise UsageError(f"key {args.key!r} is encrypted; give an unencrypted key") from e
-    except (ValueError, UnsupportedAlgorithm) as e:
-        raise UsageError(f"{args.key!r} is not a private key (PEM or DER)") from e
-    if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve, ec.SECP256R1):
-        raise UsageError(f"key {args.key!r} is not an ECDSA P-256 key (ES256, RFC 8225 §4.2)")
+    key = load_signing_key(args.key)
     if canonicalize_tn(args.orig) is None:
         raise UsageError(f"--orig {args.orig!r} is not a telephone number")
     for d in args.dest:
         if canonicalize_tn(d) is None:
             raise UsageError(f"--dest {d!r} is not a telephone number")
-    if not args.x5u.lower().startswith(("https://", "http://")) or any(
-        c in args.x5u for c in " <>"
-    ):
-        raise UsageError(f"--x5u {args.x5u!r} is not an http(s) URL")
+    check_x5u(args.x5u)
     if args.origid is not None:
         try:
             uuid.UUID(args.origid)

@@ -1,0 +1,176 @@
+"""``shakenkit serve``: the ATIS-1000082 verification service (STI-VS) over HTTP.
+
+The command side of :mod:`shakenkit.service`: it takes every verification option ``verify``
+takes (read by the same function, :func:`.options.verification_inputs`), so a call gets the same
+verdict from the service as from ``shakenkit verify`` at the same time, and hands the service a
+loader that re-reads them on every reload. The server parts (uvicorn, prometheus-client) come
+with the ``serve`` extra and are imported only when the command runs. See docs/serve.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any, TextIO
+
+from .options import (
+    UsageError,
+    add_verification_options,
+    check_x5u,
+    fetch_policy,
+    load_signing_key,
+    verification_inputs,
+)
+
+__all__ = ["APP_FACTORY", "add_parser", "app_from_environment", "build_app", "run"]
+
+# The uvicorn factory each worker process calls with --workers N.
+APP_FACTORY = "shakenkit.cli.serve:app_from_environment"
+
+EPILOG = """examples:
+  shakenkit serve --trust /etc/sti/roots --cache-dir /var/cache/shakenkit --port 8080
+  shakenkit serve --trust roots/ --workers 2 --host 0.0.0.0 --port 8080
+  shakenkit serve --offline --trust root.pem --cert https://cr.example/sp.pem=chain.pem \\
+      --key sp-key.pem --x5u https://cr.example/sp.pem
+
+  curl -s -H 'Content-Type: application/json' http://127.0.0.1:8080/stir/v1/verification \\
+      -d '{"verificationRequest": {"from": {"tn": "12155551212"}, "to": {"tn": ["12155551213"]},
+           "time": 1767225600, "identity": "eyJ...;info=<https://cr.example/sp.pem>;ppt=shaken"}}'
+
+endpoints: POST /stir/v1/verification, POST /stir/v1/signing (with --key/--x5u),
+GET /healthz, GET /metrics (Prometheus), POST /admin/reload (loopback clients only).
+SIGHUP re-reads trust anchors, --cert chains and CRLs without a restart.
+"""
+
+NOW_HELP = "verification time for requests without 'time' (default: the current time; labs)"
+# Options that are not configuration of the workers (argparse bookkeeping).
+_NOT_CONFIG = frozenset({"parser", "command"})
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``serve`` sub-command to ``subparsers``."""
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "serve",
+        help="run the ATIS-1000082 verification service (STI-VS) over HTTP",
+        description="Serve STIR/SHAKEN verification (and optionally signing) over the "
+        "ATIS-1000082 HTTP API, for SIP proxies and SBCs.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    g = p.add_argument_group("server")
+    g.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    g.add_argument("--port", type=int, default=8080, help="TCP port (default 8080)")
+    g.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="worker processes, each with its own certificate cache (default 1)",
+    )
+    g.add_argument(
+        "--max-body",
+        type=int,
+        default=None,
+        metavar="BYTES",
+        help="largest request body accepted (default 131072; larger: 413)",
+    )
+    g.add_argument(
+        "--log-level",
+        default="info",
+        choices=("critical", "error", "warning", "info", "debug"),
+        help="server log level (default info)",
+    )
+    g.add_argument("--access-log", action="store_true", help="log every request")
+    s = p.add_argument_group("signing (POST /stir/v1/signing; both or neither)")
+    s.add_argument("--key", metavar="PEM", help="the SP's ECDSA P-256 private key")
+    s.add_argument("--x5u", metavar="URL", help="URL of the SP's certificate chain")
+    add_verification_options(p, now_help=NOW_HELP)
+    return p
+
+
+class VerifierLoader:
+    """Builds the :class:`~shakenkit.Verifier` the verification options describe, exactly as
+    ``shakenkit verify`` does, re-reading the files on every call (reload) while keeping one
+    HTTPS repository client, and so one certificate cache, for the life of the process."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self._https: Any = None
+
+    def __call__(self) -> Any:
+        from ..core.verifier import Verifier
+        from ..errors import ShakenError
+        from ..repository.https import HttpsSource, LayeredSource
+
+        try:
+            anchors, certs, crls, policy = verification_inputs(self.args)
+            if self.args.offline:
+                return Verifier(trust_anchors=anchors, certificates=certs, crls=crls, policy=policy)
+            if self._https is None:
+                self._https = HttpsSource(fetch_policy(self.args))
+            source = LayeredSource(certs, self._https) if certs else self._https
+            return Verifier(trust_anchors=anchors, source=source, crls=crls, policy=policy)
+        except ShakenError as e:
+            raise UsageError(e.detail) from e
+        except (ValueError, OSError) as e:
+            raise UsageError(str(e)) from e
+
+
+def build_app(args: argparse.Namespace) -> Any:
+    """The :class:`~shakenkit.service.app.ServiceApp` the options describe (raises on bad
+    options or unreadable files)."""
+    from ..service.app import DEFAULT_MAX_BODY, ServiceApp, SigningKey
+
+    if (args.key is None) != (args.x5u is None):
+        raise UsageError("--key and --x5u go together (signing needs both)")
+    signing = None
+    if args.key is not None:
+        signing = SigningKey(load_signing_key(args.key), check_x5u(args.x5u))
+    max_body = args.max_body if args.max_body is not None else DEFAULT_MAX_BODY
+    if max_body < 1024:
+        raise UsageError("--max-body must be at least 1024")
+    return ServiceApp(
+        VerifierLoader(args), signing=signing, max_body=max_body, default_now=args.now
+    )
+
+
+def app_from_environment() -> Any:
+    """The app of one worker process, configured by the parent (``SHAKENKIT_SERVE_CONFIG``,
+    the command's options as JSON): the uvicorn factory for ``--workers N``."""
+    import os
+
+    from ..service.runner import CONFIG_ENV
+
+    options = json.loads(os.environ[CONFIG_ENV])
+    return build_app(argparse.Namespace(**options))
+
+
+def run(args: argparse.Namespace, out: TextIO) -> int:
+    """Run ``shakenkit serve`` until SIGINT/SIGTERM: 0 after a clean stop, 1 when the server
+    could not start; usage errors raise UsageError (exit status 2)."""
+    try:
+        from ..service.runner import run_server
+    except ImportError as e:
+        raise UsageError(
+            f"shakenkit serve needs the 'serve' extra ({e.name} is missing): "
+            "pip install 'shakenkit[serve]'"
+        ) from e
+    if args.workers < 1:
+        raise UsageError("--workers must be >= 1")
+    if not 0 <= args.port <= 65535:
+        raise UsageError("--port must be 0..65535")
+    options = {k: v for k, v in vars(args).items() if k not in _NOT_CONFIG}
+    app = build_app(args)  # bad options and unreadable files are usage errors, found here
+    if args.workers > 1:
+        app.verifier.close()
+        app = None
+    return run_server(
+        app,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        factory=APP_FACTORY,
+        config_json=json.dumps(options),
+        log_level=args.log_level,
+        access_log=args.access_log,
+    )
