@@ -1008,24 +1008,29 @@ class Verifier:
         headers, RFC 8946): one verdict for the whole call, its headers linked, the
         Request-URI, History-Info and Diversion taken into account (docs/verdicts.md).
         Never raises on bad input."""
+        answer, calls = self._sip_calls(message, now)
+        return answer if answer is not None else [self.verify(v, **kw) for v, kw in calls]
+
+    def _sip_calls(
+        self, message: Any, now: float | None
+    ) -> tuple[list[Verdict] | None, list[tuple[str | list[str], dict[str, Any]]]]:
+        """What verifying a SIP request takes, shared by :meth:`verify_sip` and
+        :meth:`averify_sip`: the answer when no PASSporT needs checking, else the
+        ``verify(value, **kw)`` calls to make (one per header, or one for a forwarded call)."""
         from .sip_message import SipMessage, SipParseError, malformed_message_verdict, parse_sip
 
         t = time.time() if now is None else now
         try:
             msg = message if isinstance(message, SipMessage) else parse_sip(message)
         except SipParseError as e:
-            return [malformed_message_verdict(e)]
+            return [malformed_message_verdict(e)], []
         if not msg.identity:
-            return [no_identity_verdict(self.policy)]
+            return [no_identity_verdict(self.policy)], []
         orig, dest = msg.verification_numbers()
+        kw: dict[str, Any] = {"orig": orig, "dest": dest, "now": t, "date": msg.date}
         if self._diverted(msg.identity):
-            ctx = Retargeting.of_message(msg)
-            return [
-                self.verify(
-                    list(msg.identity), orig=orig, dest=dest, now=t, date=msg.date, retargeting=ctx
-                )
-            ]
-        return [self.verify(v, orig=orig, dest=dest, now=t, date=msg.date) for v in msg.identity]
+            return None, [(list(msg.identity), {**kw, "retargeting": Retargeting.of_message(msg)})]
+        return None, [(v, kw) for v in msg.identity]
 
     def _diverted(self, values: Sequence[str]) -> bool:
         """A forwarded call: some Identity header is a div PASSporT (RFC 8946), so the
@@ -1036,23 +1041,5 @@ class Verifier:
 
     async def averify_sip(self, message: Any, *, now: float | None = None) -> list[Verdict]:
         """Async twin of :meth:`verify_sip` (same rules, same verdicts)."""
-        from .sip_message import SipMessage, SipParseError, malformed_message_verdict, parse_sip
-
-        t = time.time() if now is None else now
-        try:
-            msg = message if isinstance(message, SipMessage) else parse_sip(message)
-        except SipParseError as e:
-            return [malformed_message_verdict(e)]
-        if not msg.identity:
-            return [no_identity_verdict(self.policy)]
-        orig, dest = msg.verification_numbers()
-        if self._diverted(msg.identity):
-            ctx = Retargeting.of_message(msg)
-            return [
-                await self.averify(
-                    list(msg.identity), orig=orig, dest=dest, now=t, date=msg.date, retargeting=ctx
-                )
-            ]
-        return [
-            await self.averify(v, orig=orig, dest=dest, now=t, date=msg.date) for v in msg.identity
-        ]
+        answer, calls = self._sip_calls(message, now)
+        return answer if answer is not None else [await self.averify(v, **kw) for v, kw in calls]
