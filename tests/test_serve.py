@@ -295,6 +295,37 @@ def test_raw_sip_invite(server: ServeProcess, good_pki: TestPKI, forger: TestPKI
     assert answer(server, garbage)["reasoncode"] == 438
 
 
+def test_raw_sip_forwarded_call(server: ServeProcess, good_pki: TestPKI, repo: HttpsServer) -> None:
+    """A forwarded INVITE (RFC 8946): the SHAKEN PASSporT for the original number and the
+    retargeting carrier's ``div`` PASSporT to the new one give one answer for the call, with
+    the diversion chain in ``?detail=1``; History-Info is cross-checked as ``verify --sip``
+    does."""
+    carrier = good_pki.carrier(spc="456B", x5u=repo.url("/sp/456B.pem"))
+    repo.route("/sp/456B.pem", body=carrier.chain_pem)
+    new_dest = "12155551214"
+    shaken = good_pki.sign(orig=ORIG, dest=DEST, iat=T, origid=ORIGID)
+    div = carrier.sign_div(orig=ORIG, div=DEST, dest=new_dest, iat=T)
+    invite = _invite(shaken, dest=new_dest).replace(
+        "Content-Length: 0", f"Identity: {div}\r\nHistory-Info: <sip:+{DEST}@example.net>;index=1"
+        f"\r\nHistory-Info: <sip:+{new_dest}@example.net>;index=1.1\r\nContent-Length: 0"
+    )
+    r = httpx.post(server.url + "/stir/v1/verification?detail=1",
+                   json={"verificationRequest": {"sip": invite, "time": T}}, timeout=30)
+    out = r.json()["verificationResponse"]
+    assert r.status_code == 200 and out["verstat"] == "TN-Validation-Passed", out
+    [link] = out["verdict"]["diversion"]
+    assert (link["div_tn"], link["dest_tns"], link["result"]) == (DEST, [new_dest], "valid")
+    assert link["signer"]["spc"] == "456B"
+    checks = {c["name"]: c["ok"] for c in out["verdict"]["checks"]}
+    assert checks["div_chain"] and checks["div_history"]  # cross-checked with History-Info
+    forged_div = make_pki(x5u=carrier.x5u, crl_url=None).sign_div(
+        orig=ORIG, div=DEST, dest=new_dest, iat=T
+    )
+    bad = invite.replace(div, forged_div)
+    out = answer(server, {"verificationRequest": {"sip": bad, "time": T}})
+    assert (out["verstat"], out["reasoncode"]) == ("TN-Validation-Failed", 438)
+
+
 # -- bad requests: JSON errors, never a 500 ----------------------------------------------------
 
 

@@ -276,6 +276,7 @@ class ServiceApp:
         verifier = self.verifier
         if call.sip is None:
             return await verifier.averify(call.identity, orig=call.orig, dest=call.dest, now=now)
+        from ..core.div import Retargeting
         from ..core.sip_message import SipParseError, malformed_message_verdict, parse_sip
         from ..core.verifier import no_identity_verdict
 
@@ -286,9 +287,16 @@ class ServiceApp:
         if not msg.identity:
             return no_identity_verdict(verifier.policy)
         orig, dest = msg.verification_numbers()
-        # Several Identity headers: the call passes if one does (RFC 8224 §6.2 step 1).
+        # Several Identity headers: one answer for the call, as verify_sip gives for a
+        # forwarded one (div links chained, Request-URI, History-Info and Diversion taken into
+        # account, RFC 8946); otherwise the call passes if one header does (RFC 8224 §6.2).
         return await verifier.averify(
-            list(msg.identity), orig=orig, dest=dest, now=now, date=msg.date
+            list(msg.identity),
+            orig=orig,
+            dest=dest,
+            now=now,
+            date=msg.date,
+            retargeting=Retargeting.of_message(msg),
         )
 
     async def _signing(self, scope: Scope, body: bytes) -> _Reply:
