@@ -278,6 +278,19 @@ def rcd_steps(
             malformed = True
         fetched: dict[str, Any] = {}
         fetches = 0
+
+        def content(url: str) -> Generator[tuple[str, str], Any, Any]:
+            """The content at ``url``: asked for once, if allowed and within the budget
+            (None when not asked)."""
+            nonlocal fetches
+            if url not in fetched:
+                if obtainable is None or not obtainable(url) or fetches >= max_fetches:
+                    fetched[url] = None
+                else:
+                    fetches += 1
+                    fetched[url] = yield ("rcd", url)
+            return fetched[url]
+
         for pointer, value in list(rcdi.items())[:32]:
             p = str(pointer)
             shown = p[:80]
@@ -311,13 +324,7 @@ def rcd_steps(
                         break
                     level += 1
                     url = cur
-                    if url not in fetched:
-                        if obtainable is None or not obtainable(url) or fetches >= max_fetches:
-                            fetched[url] = None
-                        else:
-                            fetches += 1
-                            fetched[url] = yield ("rcd", url)
-                    body = fetched[url]
+                    body = yield from content(url)
                     if not isinstance(body, bytes):
                         problem = "content of " + url[:80] + " not obtained"
                         break
@@ -336,13 +343,7 @@ def rcd_steps(
             if _is_url(cur):
                 url = cur
                 covered.add(url)
-                if url not in fetched:
-                    if obtainable is None or not obtainable(url) or fetches >= max_fetches:
-                        fetched[url] = None
-                    else:
-                        fetches += 1
-                        fetched[url] = yield ("rcd", url)
-                body = fetched[url]
+                body = yield from content(url)
                 if not isinstance(body, bytes):
                     why = str(body)[:120] if isinstance(body, BaseException) else "not fetched"
                     incomplete = True

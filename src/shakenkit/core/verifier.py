@@ -813,26 +813,14 @@ class Verifier:
         prep = self._prepare(identity, orig, dest, now)
         if isinstance(prep, Verdict):
             return prep
-        values, o, d, t = prep
-        out: list[tuple[int | None, str | None, Verdict]] = []
-        pending: list[tuple[int | None, str | Verdict]] = list(enumerate(values))
-        while pending:
-            i, raw = pending.pop(0)
-            if isinstance(raw, Verdict):  # an item that could not even be split
-                out.append((i, None, raw))
-                continue
-            steps = self._header_steps(raw, o, d, t, date)
-            try:
-                request = next(steps)
-                while True:
-                    request = steps.send(self._io(*request))
-            except StopIteration as done:
-                got: Verdict = done.value
-                if not pending and not out and got.ppt not in DIV_PPT:
-                    return got  # one header, no div: the usual call (hot path)
-                out.append((i, raw, got))
-            pending.extend(self._embedded(out, values))
-        return self._combine(out, d, retargeting)
+        steps = self._call_steps(*prep, date, retargeting)
+        try:
+            request = next(steps)
+            while True:
+                request = steps.send(self._io(*request))
+        except StopIteration as done:
+            verdict: Verdict = done.value
+            return verdict
 
     async def averify(
         self,
@@ -848,26 +836,40 @@ class Verifier:
         prep = self._prepare(identity, orig, dest, now)
         if isinstance(prep, Verdict):
             return prep
-        values, o, d, t = prep
+        steps = self._call_steps(*prep, date, retargeting)
+        try:
+            request = next(steps)
+            while True:
+                request = steps.send(await self._aio(*request))
+        except StopIteration as done:
+            verdict: Verdict = done.value
+            return verdict
+
+    def _call_steps(
+        self,
+        values: list[str | Verdict],
+        orig: str | None,
+        dest: str | None,
+        now: float,
+        date: int | None,
+        retargeting: Retargeting | None,
+    ) -> _Steps[Verdict]:
+        """A call's headers, sans-IO: each header's steps (:meth:`_header_steps`) in turn, the
+        original a ``div-o`` carries, then the call's verdict (:meth:`_combine`). The I/O
+        requests go to the driver, :meth:`verify` or :meth:`averify`."""
         out: list[tuple[int | None, str | None, Verdict]] = []
         pending: list[tuple[int | None, str | Verdict]] = list(enumerate(values))
         while pending:
             i, raw = pending.pop(0)
-            if isinstance(raw, Verdict):
+            if isinstance(raw, Verdict):  # an item that could not even be split
                 out.append((i, None, raw))
                 continue
-            steps = self._header_steps(raw, o, d, t, date)
-            try:
-                request = next(steps)
-                while True:
-                    request = steps.send(await self._aio(*request))
-            except StopIteration as done:
-                got: Verdict = done.value
-                if not pending and not out and got.ppt not in DIV_PPT:
-                    return got  # one header, no div: the usual call (hot path)
-                out.append((i, raw, got))
+            got = yield from self._header_steps(raw, orig, dest, now, date)
+            if not pending and not out and got.ppt not in DIV_PPT:
+                return got  # one header, no div: the usual call (hot path)
+            out.append((i, raw, got))
             pending.extend(self._embedded(out, values))
-        return self._combine(out, d, retargeting)
+        return self._combine(out, dest, retargeting)
 
     def _embedded(
         self, out: list[tuple[int | None, str | None, Verdict]], values: Sequence[Any]
