@@ -27,6 +27,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.x509.oid import ExtensionOID, NameOID
 
 from .certificate import (
+    _ECDSA_SHA256,
+    _ECDSA_SHA384,
+    _RSA_SHA256,
     MIN_RSA_BITS,
     SHAKEN_POLICY_OIDS,
     TNAUTHLIST_OID,
@@ -41,9 +44,6 @@ Role = Literal["end-entity", "intermediate", "root"]
 
 SHAKEN_CP_ARC = "2.16.840.1.114569.1.1."
 ANY_POLICY = "2.5.29.32.0"
-_ECDSA_SHA256 = "1.2.840.10045.4.3.2"
-_ECDSA_SHA384 = "1.2.840.10045.4.3.3"
-_RSA_SHA256 = "1.2.840.113549.1.1.11"
 # ATIS-1000080 v005: no extensions beyond these.
 _PROFILE_EXTENSIONS = {
     ExtensionOID.KEY_USAGE.dotted_string: "keyUsage",
