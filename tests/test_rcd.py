@@ -42,7 +42,7 @@ def run(steps: Any, answers: dict[str, Any]) -> Any:
     try:
         req = next(steps)
         while True:
-            req = steps.send(answers.get(req[1], Exception("no content")))
+            req = steps.send(answers.get(req.url, Exception("no content")))
     except StopIteration as done:
         return done.value
 
@@ -203,7 +203,7 @@ def test_fetches_are_capped() -> None:
         try:
             req = next(steps)
             while True:
-                asked.append(req[1])
+                asked.append(req.url)
                 req = steps.send(b"x")
         except StopIteration as done:
             return done.value

@@ -37,6 +37,12 @@ class Policy:
       ``replay_cache_size``) and flag a repeat: a failed ``replay`` check and a warning
       (RFC 8224 §12.1); with ``replay_fails`` a repeat fails with 403 instead.
     * ``max_header_bytes`` / ``max_passport_bytes`` — input size limits.
+    * Bounded work per call (docs/security.md): ``max_identity_headers`` — Identity headers
+      examined per call (16: a SHAKEN PASSporT, a ``div`` chain and ``rcd`` fit; the rest are
+      reported on the verdict, never parsed further or fetched); ``max_x5u_per_call`` /
+      ``max_crl_urls_per_call`` — distinct certificate / CRL URLs asked for per call (8 each;
+      beyond them a header's chain is 436 unverified, a CRL unavailable); ``call_deadline`` —
+      seconds for all of one call's I/O together (5: every fetch is cut to what is left).
     * ``max_div_depth`` — the longest chain of ``div`` PASSporTs followed (RFC 8946; 5
       retargetings by default); a longer one fails with 438 ``div_chain`` (docs/verdicts.md).
     * ``fetch_rcd`` — fetch the ``icn``/``jcl`` content that ``rcdi`` digests name (RFC 9795)
@@ -62,3 +68,7 @@ class Policy:
     max_div_depth: int = DEFAULT_MAX_DIV_DEPTH
     fetch_rcd: bool = False
     max_rcd_fetches: int = MAX_RCD_FETCHES
+    max_identity_headers: int = 16
+    max_x5u_per_call: int = 8
+    max_crl_urls_per_call: int = 8
+    call_deadline: float = 5.0

@@ -12,7 +12,7 @@ RFC 8785) form of that value. A pointer may continue into the JSON fetched from 
 (``/jcl/1/2/3``), one level deep.
 
 Everything here is pure: :func:`rcd_steps` is a sans-IO generator that asks for each URL's
-content with ``yield ("rcd", url)`` and receives the bytes or an exception; the verifier answers
+content with ``yield FetchRcd(url)`` and receives the bytes or an exception; the verifier answers
 from configured content or, only with ``Policy.fetch_rcd``, from the same HTTPS fetcher (URL
 policy, limits, cache) as ``x5u``. Nothing here changes the SHAKEN outcome: the result is a
 :class:`~shakenkit.verdict.RichCallData` attached to the verdict.
@@ -31,6 +31,7 @@ import re
 from collections.abc import Generator, Mapping
 from typing import Any
 
+from .requests import FetchRcd
 from .verdict import RcdDigest, RichCallData
 
 __all__ = [
@@ -52,7 +53,7 @@ _MAX_TEXT = 512  # longest rcd string reported back as is (a display name is sho
 _DIGEST_RE = re.compile(r"([a-z0-9]+)-([A-Za-z0-9+/_\-]+={0,2})")
 _URL_RE = re.compile(r"https?://\S+", re.IGNORECASE)
 
-_Steps = Generator[tuple[str, str], Any, RichCallData]
+_Steps = Generator[FetchRcd, Any, RichCallData]
 
 
 def has_rcd(extra: Mapping[str, Any]) -> bool:
@@ -229,7 +230,7 @@ def rcd_steps(
 ) -> _Steps:
     """Decode a PASSporT's ``rcd``/``rcdi``/``crn`` claims and check ``rcdi`` (RFC 9795).
 
-    A sans-IO generator: it yields ``("rcd", url)`` for each URL whose content a digest needs
+    A sans-IO generator: it yields ``FetchRcd(url)`` for each URL whose content a digest needs
     (at most ``max_fetches``, and only those ``obtainable(url)`` allows; None allows none) and
     receives the content bytes or an exception. ``passed``: the PASSporT carrying the claims
     verified (only then is ``nam`` a ``display_name``). Returns a
@@ -279,7 +280,7 @@ def rcd_steps(
         fetched: dict[str, Any] = {}
         fetches = 0
 
-        def content(url: str) -> Generator[tuple[str, str], Any, Any]:
+        def content(url: str) -> Generator[FetchRcd, Any, Any]:
             """The content at ``url``: asked for once, if allowed and within the budget
             (None when not asked)."""
             nonlocal fetches
@@ -288,7 +289,7 @@ def rcd_steps(
                     fetched[url] = None
                 else:
                     fetches += 1
-                    fetched[url] = yield ("rcd", url)
+                    fetched[url] = yield FetchRcd(url)
             return fetched[url]
 
         for pointer, value in list(rcdi.items())[:32]:

@@ -4,9 +4,11 @@ The procedure is standards digest §5.3 (ATIS-1000074 §5.3, RFC 8224 §6.2), ru
 named checks; the first failing check decides the SIP code. The core is sans-IO: ``_precheck``
 and ``_finish`` are pure functions of their inputs and a clock value, and
 ``Verifier._header_steps`` strings them together as a generator that *asks* for each
-certificate, CRL or refresh it needs (``yield (kind, url)``). :meth:`Verifier.verify` answers
+certificate, CRL or refresh it needs by yielding a typed request (:mod:`shakenkit.core.requests`:
+``FetchChain``, ``RefreshChain``, ``FetchCrl``, ``FetchRcd``). :meth:`Verifier.verify` answers
 those requests with ``source.get``, :meth:`Verifier.averify` with ``await source.aget``; every
-rule is shared.
+rule is shared, and so is the call's budget (:class:`_CallBudget`: headers examined, distinct
+URLs fetched, one I/O deadline; docs/security.md "Bounded work per call").
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ import os
 import time
 from collections.abc import Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
+import anyio
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -27,8 +30,16 @@ from ..certs.path import strict_profile_refusal, validate_chain
 from ..certs.profile import ProfileFinding, leaf_profile
 from ..certs.trust import Anchors, TrustStore
 from ..errors import CertificateError, CertificateFetchError, ShakenError
+from ..repository.deadline import call_deadline
 from ..repository.fetch import Fetcher, FetchError, FetchPolicy
-from ..repository.sources import CertificateSource, StaticSource
+from ..repository.sources import (
+    ChainSource,
+    CrlSource,
+    RefreshableChainSource,
+    StaticSource,
+    SupportsClose,
+    SupportsStats,
+)
 from .div import (
     DIV_PPT,
     Retargeting,
@@ -53,6 +64,7 @@ from .passport import (
 from .policy import Policy
 from .rcd import has_rcd, rcd_steps
 from .replay import ReplayCache
+from .requests import FetchChain, FetchCrl, FetchRcd, IoRequest, RefreshChain
 from .tn import canonicalize_tn
 from .verdict import Check, Signer, Verdict, VerdictError
 
@@ -359,8 +371,61 @@ class _Crls:
 _NO_CRLS = _Crls()
 
 T = TypeVar("T")
-# A sans-IO computation: yields (kind, url) requests, receives answers, returns a T.
-_Steps = Generator[tuple[str, str], Any, T]
+# A sans-IO computation: yields typed I/O requests, receives answers, returns a T.
+_Steps = Generator[IoRequest, Any, T]
+
+
+def _unreachable(request: NoReturn) -> NoReturn:
+    """Exhaustiveness: mypy fails here when a request type is not dispatched."""
+    raise AssertionError(f"unhandled I/O request {request!r}")
+
+
+class _CallBudget:
+    """The I/O one call may cause (docs/security.md, "Bounded work per call"): at most
+    ``Policy.max_x5u_per_call`` distinct ``x5u`` URLs and ``Policy.max_crl_urls_per_call``
+    distinct CRL URLs asked for, and all of it before one deadline, ``Policy.call_deadline``
+    seconds after the call started. A request beyond the budget is answered, without I/O, with
+    the error that says so; the pure steps turn it into the usual outcome (436 for a chain, an
+    unavailable CRL, rcd content not obtained). Pure bookkeeping over a monotonic clock value:
+    the sync and async drivers share it."""
+
+    __slots__ = ("crls", "deadline", "policy", "x5u")
+
+    def __init__(self, policy: Policy, started: float) -> None:
+        self.policy = policy
+        self.deadline = started + policy.call_deadline
+        self.x5u: set[str] = set()
+        self.crls: set[str] = set()
+
+    def refusal(self, request: IoRequest, now: float) -> CertificateFetchError | None:
+        """Why ``request`` may not be made (an error to answer it with), or None."""
+        if now >= self.deadline:
+            return CertificateFetchError(
+                f"the call's I/O deadline ({self.policy.call_deadline:g} s, "
+                "Policy.call_deadline) was spent before this fetch",
+                kind="timeout",
+            )
+        if isinstance(request, FetchChain | RefreshChain):
+            seen, limit, what = self.x5u, self.policy.max_x5u_per_call, "x5u URLs"
+            name = "max_x5u_per_call"
+        elif isinstance(request, FetchCrl):
+            seen, limit, what = self.crls, self.policy.max_crl_urls_per_call, "CRL URLs"
+            name = "max_crl_urls_per_call"
+        else:
+            return None  # rcd content: bounded per PASSporT by Policy.max_rcd_fetches
+        if request.url not in seen:
+            if len(seen) >= limit:
+                return CertificateFetchError(
+                    f"more than {limit} distinct {what} in one call (Policy.{name}); "
+                    "not fetched",
+                    kind="call_limit",
+                )
+            seen.add(request.url)
+        return None
+
+    def left(self, now: float) -> float:
+        """Seconds left before the deadline."""
+        return self.deadline - now
 
 
 def _revocation(
@@ -561,6 +626,22 @@ def _number(value: object) -> str | None:
 
 _IAT_LIMIT = 2**53  # beyond any real NumericDate; larger ints cannot meet a float clock
 
+
+def _with_dropped(verdict: Verdict, dropped: int, policy: Policy) -> Verdict:
+    """The call's verdict, saying that ``dropped`` Identity headers beyond
+    ``Policy.max_identity_headers`` were not examined (a failed ``identity_headers`` check
+    and a warning; the outcome is that of the headers examined)."""
+    detail = (
+        f"{dropped} Identity header(s) beyond the first {policy.max_identity_headers} "
+        "not examined (Policy.max_identity_headers)"
+    )
+    return verdict.model_copy(
+        update={
+            "checks": [*verdict.checks, Check("identity_headers", False, detail)],
+            "warnings": [*verdict.warnings, detail],
+        }
+    )
+
 _RANK = {"A": 0, "B": 1, "C": 2, None: 3}
 
 
@@ -589,7 +670,11 @@ class Verifier:
       :class:`~shakenkit.repository.HttpsSource` and ``fetch`` (a
       :class:`~shakenkit.repository.FetchPolicy`: limits, SSRF allow-list, cache), and fetches the
       CRLs that certificates name (soft-fail unless ``Policy.crl_hard_fail``).
-    * ``source=`` plugs in any :class:`CertificateSource`.
+    * ``source=`` plugs in any :class:`~shakenkit.repository.ChainSource` (``get``/``aget``;
+      also named ``CertificateSource``); one that is also a
+      :class:`~shakenkit.repository.RefreshableChainSource` is asked again when a key does not
+      verify (key rotation), one that is also a :class:`~shakenkit.repository.CrlSource`
+      fetches CRLs unless ``crl_source=`` names another.
 
     ``crls`` are PEM/DER CRL bytes checked for every chain. ``rcd_content`` maps Rich Call
     Data URLs (``icn``, ``jcl``) to their content for ``rcdi`` checks without fetching
@@ -602,7 +687,8 @@ class Verifier:
         trust_anchors: TrustAnchorsArg = None,
         certificates: CertificatesArg = None,
         *,
-        source: CertificateSource | None = None,
+        source: ChainSource | None = None,
+        crl_source: CrlSource | None = None,
         fetch: FetchPolicy | None = None,
         crls: Iterable[bytes] = (),
         policy: Policy | None = None,
@@ -628,7 +714,14 @@ class Verifier:
                 from ..repository.https import HttpsSource
 
                 source = HttpsSource(fetch)
-        self.source: CertificateSource = source
+        self.source: ChainSource = source
+        # Capabilities, checked once against their protocols (never probed per call).
+        self._refreshable: RefreshableChainSource | None = (
+            source if isinstance(source, RefreshableChainSource) else None
+        )
+        if crl_source is None and isinstance(source, CrlSource):
+            crl_source = source
+        self._crl_source: CrlSource | None = crl_source
         self._replay = (
             ReplayCache(self.policy.replay_cache_size) if self.policy.detect_replay else None
         )
@@ -656,7 +749,7 @@ class Verifier:
         source can fetch CRLs and policy wants them."""
         if not self.policy.fetch_crls or not isinstance(chain, CertChain):
             return []
-        if not callable(getattr(self.source, "get_crl", None)):
+        if self._crl_source is None:
             return []
         res = validate_chain(chain, self.trust_store.snapshot(), now)
         if not res.ok:
@@ -664,7 +757,7 @@ class Verifier:
         urls: list[str] = []
         for c in res.path[:-1]:
             for u in c.crl_urls:
-                if u not in urls:
+                if u and isinstance(u, str) and u not in urls:
                     urls.append(u)
         return urls
 
@@ -676,7 +769,7 @@ class Verifier:
         got: list[x509.CertificateRevocationList] = []
         failures: list[str] = []
         for u in urls:
-            result = yield ("crl", u)
+            result = yield FetchCrl(u)
             if isinstance(result, CertificateFetchError):
                 failures.append(result.detail)
             else:
@@ -693,13 +786,13 @@ class Verifier:
         if isinstance(step, Verdict):
             return step
         url = step.header.info
-        chain = yield ("x5u", url)
+        chain = yield FetchChain(url)
         crls = yield from self._crl_steps(chain, now)
         verdict = self._finish(step, chain, orig, dest, now, crls)
         if _key_mismatch(verdict):
             # The URL may now serve a rotated certificate (corpus README: x5u URLs are reused):
             # match by key; the source fetches again at most once per key_refresh_after.
-            again = yield ("refresh", url)
+            again = yield RefreshChain(url)
             if isinstance(again, CertChain) and again is not chain:
                 retry = _precheck(raw, orig, dest, now, date, self.policy)
                 if not isinstance(retry, Verdict):
@@ -708,12 +801,15 @@ class Verifier:
                     verdict = self._finish(retry, again, orig, dest, now, crls)
         p = step.passport
         if p is not None and p.claims.extra and has_rcd(p.claims.extra):
-            # Rich Call Data (RFC 9795): reported beside the outcome, never changing it.
+            # Rich Call Data (RFC 9795): reported beside the outcome, never changing it. Its
+            # content is fetched only for a PASSporT whose signature verified: an unsigned
+            # claim must not make the verifier connect where the sender chose.
+            signed = any(c.name == "signature" and c.ok for c in verdict.checks)
             info = yield from rcd_steps(
                 p.claims.extra,
                 source=verdict.ppt,
                 passed=verdict.passed,
-                obtainable=self._rcd_obtainable,
+                obtainable=self._rcd_obtainable if signed else None,
                 max_fetches=self.policy.max_rcd_fetches,
             )
             verdict = verdict.model_copy(update={"rcd": info})
@@ -727,43 +823,80 @@ class Verifier:
         """The fetcher of rcd content: the ``x5u`` fetch policy (URL policy, limits, cache
         rules), created on first use."""
         if self._rcd is None:
-            fp = getattr(self.source, "policy", None)
-            self._rcd = Fetcher(
-                bytes, policy=fp if isinstance(fp, FetchPolicy) else self._fetch, name="rcd"
-            )
+            self._rcd = Fetcher(bytes, policy=self._source_policy(), name="rcd")
         return self._rcd
 
-    def _io(self, kind: str, url: str) -> Any:
-        """The sync answer to one I/O request of :meth:`_header_steps`."""
-        src: Any = self.source
+    def _source_policy(self) -> FetchPolicy:
+        """The x5u source's URL policy (an HTTPS source, alone or behind configured
+        certificates), else the ``fetch=`` policy given to the verifier."""
+        from ..repository.https import HttpsSource, LayeredSource
+
+        src: object = self.source
+        if isinstance(src, LayeredSource):
+            src = src.fallback
+        return src.policy if isinstance(src, HttpsSource) else self._fetch
+
+    def _io(self, request: IoRequest, budget: _CallBudget) -> Any:
+        """The sync answer to one I/O request of :meth:`_header_steps`: the object, or the
+        error that says why it could not be had (the budget's refusal without I/O)."""
+        refusal = budget.refusal(request, time.monotonic())
+        if refusal is not None:
+            return refusal
+        src = self.source
         try:
-            if kind == "x5u":
-                return src.get(url)
-            if kind == "crl":
-                return src.get_crl(url)
-            if kind == "rcd":
-                if url in self._rcd_content:
-                    return self._rcd_content[url]
-                return self._rcd_fetcher().get(url)
-            return src.refresh(url) if callable(getattr(src, "refresh", None)) else None
+            match request:
+                case FetchChain(url=url):
+                    return src.get(url)
+                case RefreshChain(url=url):
+                    return self._refreshable.refresh(url) if self._refreshable else None
+                case FetchCrl(url=url):
+                    if self._crl_source is None:
+                        return CertificateFetchError("no CRL source", kind="not_found")
+                    return self._crl_source.get_crl(url)
+                case FetchRcd(url=url):
+                    if url in self._rcd_content:
+                        return self._rcd_content[url]
+                    return self._rcd_fetcher().get(url)
+                case _:
+                    _unreachable(request)
         except (CertificateFetchError, FetchError) as e:
             return e
 
-    async def _aio(self, kind: str, url: str) -> Any:
-        """The async answer to one I/O request of :meth:`_header_steps`."""
-        src: Any = self.source
+    async def _aio(self, request: IoRequest, budget: _CallBudget) -> Any:
+        """The async answer to one I/O request of :meth:`_header_steps`, cut at the call's
+        deadline (a source that never answers cannot hold the call)."""
+        refusal = budget.refusal(request, time.monotonic())
+        if refusal is not None:
+            return refusal
         try:
-            if kind == "x5u":
+            with anyio.fail_after(budget.left(time.monotonic())):
+                return await self._aio_answer(request)
+        except TimeoutError:
+            return CertificateFetchError(
+                f"the call's I/O deadline ({self.policy.call_deadline:g} s, "
+                "Policy.call_deadline) was spent waiting for this fetch",
+                kind="timeout",
+            )
+        except (CertificateFetchError, FetchError) as e:
+            return e
+
+    async def _aio_answer(self, request: IoRequest) -> Any:
+        src = self.source
+        match request:
+            case FetchChain(url=url):
                 return await src.aget(url)
-            if kind == "crl":
-                return await src.aget_crl(url)
-            if kind == "rcd":
+            case RefreshChain(url=url):
+                return await self._refreshable.arefresh(url) if self._refreshable else None
+            case FetchCrl(url=url):
+                if self._crl_source is None:
+                    return CertificateFetchError("no CRL source", kind="not_found")
+                return await self._crl_source.aget_crl(url)
+            case FetchRcd(url=url):
                 if url in self._rcd_content:
                     return self._rcd_content[url]
                 return await self._rcd_fetcher().aget(url)
-            return await src.arefresh(url) if callable(getattr(src, "arefresh", None)) else None
-        except (CertificateFetchError, FetchError) as e:
-            return e
+            case _:
+                _unreachable(request)
 
     def _prepare(
         self, identity: object, orig: object, dest: object, now: float | None
@@ -813,14 +946,17 @@ class Verifier:
         prep = self._prepare(identity, orig, dest, now)
         if isinstance(prep, Verdict):
             return prep
-        steps = self._call_steps(*prep, date, retargeting)
-        try:
-            request = next(steps)
-            while True:
-                request = steps.send(self._io(*request))
-        except StopIteration as done:
-            verdict: Verdict = done.value
-            return verdict
+        values, dropped = self._examined(prep[0])
+        budget = _CallBudget(self.policy, time.monotonic())
+        steps = self._call_steps(values, *prep[1:], date, retargeting)
+        with call_deadline(budget.deadline):
+            try:
+                request = next(steps)
+                while True:
+                    request = steps.send(self._io(request, budget))
+            except StopIteration as done:
+                verdict: Verdict = done.value
+        return _with_dropped(verdict, dropped, self.policy) if dropped else verdict
 
     async def averify(
         self,
@@ -836,14 +972,25 @@ class Verifier:
         prep = self._prepare(identity, orig, dest, now)
         if isinstance(prep, Verdict):
             return prep
-        steps = self._call_steps(*prep, date, retargeting)
-        try:
-            request = next(steps)
-            while True:
-                request = steps.send(await self._aio(*request))
-        except StopIteration as done:
-            verdict: Verdict = done.value
-            return verdict
+        values, dropped = self._examined(prep[0])
+        budget = _CallBudget(self.policy, time.monotonic())
+        steps = self._call_steps(values, *prep[1:], date, retargeting)
+        with call_deadline(budget.deadline):
+            try:
+                request = next(steps)
+                while True:
+                    request = steps.send(await self._aio(request, budget))
+            except StopIteration as done:
+                verdict: Verdict = done.value
+        return _with_dropped(verdict, dropped, self.policy) if dropped else verdict
+
+    def _examined(self, values: list[str | Verdict]) -> tuple[list[str | Verdict], int]:
+        """The header values examined (the first ``Policy.max_identity_headers``) and how many
+        beyond them are not (never parsed further, never fetched)."""
+        limit = self.policy.max_identity_headers
+        if len(values) <= limit:
+            return values, 0
+        return values[:limit], len(values) - limit
 
     def _call_steps(
         self,
@@ -935,24 +1082,22 @@ class Verifier:
     def stats(self) -> dict[str, Any]:
         """Observability: the certificate source's counters (cache hits, misses, fetches,
         failures by kind, fetch latency) and the number of trust anchors."""
-        src_stats = getattr(self.source, "stats", None)
-        out: dict[str, Any] = dict(src_stats()) if callable(src_stats) else {}
+        src = self.source
+        out: dict[str, Any] = dict(src.stats()) if isinstance(src, SupportsStats) else {}
         out["trust_anchors"] = len(self.trust_store)
         return out
 
     def close(self) -> None:
         """Release the source's network clients."""
-        closer = getattr(self.source, "close", None)
-        if callable(closer):
-            closer()
+        if isinstance(self.source, SupportsClose):
+            self.source.close()
         if self._rcd is not None:
             self._rcd.close()
 
     async def aclose(self) -> None:
         """Release the source's network clients (async)."""
-        closer = getattr(self.source, "aclose", None)
-        if callable(closer):
-            await closer()
+        if isinstance(self.source, SupportsClose):
+            await self.source.aclose()
         if self._rcd is not None:
             await self._rcd.aclose()
 
@@ -1032,13 +1177,15 @@ class Verifier:
         kw: dict[str, Any] = {"orig": orig, "dest": dest, "now": t, "date": msg.date}
         if self._diverted(msg.identity):
             return None, [(list(msg.identity), {**kw, "retargeting": Retargeting.of_message(msg)})]
-        return None, [(v, kw) for v in msg.identity]
+        # Bounded work per call: headers past Policy.max_identity_headers are not verified.
+        return None, [(v, kw) for v in msg.identity[: self.policy.max_identity_headers]]
 
     def _diverted(self, values: Sequence[str]) -> bool:
         """A forwarded call: some Identity header is a div PASSporT (RFC 8946), so the
         headers are verified together (one verdict for the call)."""
-        return len(values) <= 256 and any(
-            is_div_value(v, self.policy.max_header_bytes) for v in values
+        return any(
+            is_div_value(v, self.policy.max_header_bytes)
+            for v in values[: self.policy.max_identity_headers]
         )
 
     async def averify_sip(self, message: Any, *, now: float | None = None) -> list[Verdict]:

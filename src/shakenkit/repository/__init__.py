@@ -17,17 +17,26 @@ from .fetch import (
     freshness_lifetime,
 )
 from .https import HttpsSource, LayeredSource
-from .sources import CertificateSource, StaticSource
+from .sources import (
+    CertificateSource,
+    ChainSource,
+    CrlSource,
+    RefreshableChainSource,
+    StaticSource,
+)
 
 __all__ = [
     "DEFAULT_POLICY",
     "CertificateSource",
+    "ChainSource",
+    "CrlSource",
     "FetchError",
     "FetchErrorKind",
     "FetchPolicy",
     "Fetcher",
     "HttpsSource",
     "LayeredSource",
+    "RefreshableChainSource",
     "StaticSource",
     "freshness_lifetime",
 ]

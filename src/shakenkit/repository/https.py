@@ -12,17 +12,22 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from cryptography import x509
-
 from ..certs.certificate import CertChain, parse_chain
 from ..certs.crl import load_crls
 from ..errors import CertificateError, CertificateFetchError
 from .fetch import Fetcher, FetchError, FetchPolicy
-from .sources import CertificateSource, StaticSource
+from .sources import (
+    CertificateSource,
+    CrlList,
+    CrlSource,
+    RefreshableChainSource,
+    StaticSource,
+    SupportsClose,
+    SupportsStats,
+)
 
 __all__ = ["HttpsSource", "LayeredSource"]
 
-CrlList = tuple[x509.CertificateRevocationList, ...]
 
 
 def _crl_expiry(crls: CrlList) -> float | None:
@@ -165,16 +170,38 @@ class LayeredSource:
 
     def refresh(self, url: str) -> CertChain:
         """Configured chains are fixed; others are refreshed by the fallback."""
-        if url in self._urls or not hasattr(self.fallback, "refresh"):
+        if url in self._urls or not isinstance(self.fallback, RefreshableChainSource):
             return self.get(url)
-        return self.fallback.refresh(url)  # type: ignore[no-any-return]
+        return self.fallback.refresh(url)
 
     async def arefresh(self, url: str) -> CertChain:
         """Async twin of :meth:`refresh`."""
-        if url in self._urls or not hasattr(self.fallback, "arefresh"):
+        if url in self._urls or not isinstance(self.fallback, RefreshableChainSource):
             return await self.aget(url)
-        return await self.fallback.arefresh(url)  # type: ignore[no-any-return]
+        return await self.fallback.arefresh(url)
 
-    def __getattr__(self, name: str) -> Any:
-        # get_crl / aget_crl / stats / close come from the fallback.
-        return getattr(self.fallback, name)
+    def get_crl(self, url: str) -> CrlList:
+        """CRLs come from the fallback (configured certificates name no CRL source)."""
+        if not isinstance(self.fallback, CrlSource):
+            raise CertificateFetchError(f"no CRL source for {url}", kind="not_found")
+        return self.fallback.get_crl(url)
+
+    async def aget_crl(self, url: str) -> CrlList:
+        """Async twin of :meth:`get_crl`."""
+        if not isinstance(self.fallback, CrlSource):
+            raise CertificateFetchError(f"no CRL source for {url}", kind="not_found")
+        return await self.fallback.aget_crl(url)
+
+    def stats(self) -> dict[str, Any]:
+        """The fallback's counters."""
+        return self.fallback.stats() if isinstance(self.fallback, SupportsStats) else {}
+
+    def close(self) -> None:
+        """Close the fallback's clients."""
+        if isinstance(self.fallback, SupportsClose):
+            self.fallback.close()
+
+    async def aclose(self) -> None:
+        """Close the fallback's clients (async)."""
+        if isinstance(self.fallback, SupportsClose):
+            await self.fallback.aclose()

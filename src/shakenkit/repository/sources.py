@@ -1,4 +1,7 @@
-"""Where certificates come from: the :class:`CertificateSource` protocol and a static source.
+"""Where certificates come from: the capabilities a source may have (:class:`ChainSource`, also
+named :class:`CertificateSource`; :class:`RefreshableChainSource`; :class:`CrlSource`) and a
+static source. The verifier checks a source against these protocols once, when it is built,
+never by probing for attributes.
 
 A source maps an ``x5u`` URL to a parsed :class:`~shakenkit.certs.CertChain` and raises
 :class:`~shakenkit.errors.CertificateFetchError` (436) when it cannot. The static source serves
@@ -11,18 +14,33 @@ import os
 import threading
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit
+
+from cryptography import x509
 
 from ..certs.certificate import CertChain, parse_chain
 from ..errors import CertificateError, CertificateFetchError
 
-__all__ = ["CertificateSource", "StaticSource"]
+__all__ = [
+    "CertificateSource",
+    "ChainSource",
+    "CrlList",
+    "CrlSource",
+    "RefreshableChainSource",
+    "StaticSource",
+    "SupportsClose",
+    "SupportsStats",
+]
+
+# What a CRL source returns: the CRLs found at one distribution point.
+CrlList = tuple[x509.CertificateRevocationList, ...]
 
 
 @runtime_checkable
-class CertificateSource(Protocol):
-    """Anything that turns an ``x5u`` URL into a parsed certificate chain."""
+class ChainSource(Protocol):
+    """Anything that turns an ``x5u`` URL into a parsed certificate chain: the one capability
+    the verifier needs. A user's own source implements these two methods."""
 
     def get(self, url: str) -> CertChain:
         """Return the chain for ``url``; raise CertificateFetchError (436) when unavailable."""
@@ -30,6 +48,60 @@ class CertificateSource(Protocol):
 
     async def aget(self, url: str) -> CertChain:
         """Async twin of :meth:`get`."""
+        ...
+
+
+# The name the public API has always used for a chain source.
+CertificateSource = ChainSource
+
+
+@runtime_checkable
+class RefreshableChainSource(ChainSource, Protocol):
+    """A chain source that can fetch a URL again when the cached chain's key does not verify a
+    PASSporT (x5u URLs are reused for new keys, corpus README). It bounds how often it does so
+    (:class:`~shakenkit.repository.HttpsSource`: once per URL per ``key_refresh_after``)."""
+
+    def refresh(self, url: str) -> CertChain:
+        """The chain at ``url``, fetched again if the source's own rate limit allows."""
+        ...
+
+    async def arefresh(self, url: str) -> CertChain:
+        """Async twin of :meth:`refresh`."""
+        ...
+
+
+@runtime_checkable
+class CrlSource(Protocol):
+    """Anything that turns a CRL distribution point URL into parsed CRLs."""
+
+    def get_crl(self, url: str) -> CrlList:
+        """The CRL(s) at ``url``; raise CertificateFetchError when unavailable."""
+        ...
+
+    async def aget_crl(self, url: str) -> CrlList:
+        """Async twin of :meth:`get_crl`."""
+        ...
+
+
+@runtime_checkable
+class SupportsStats(Protocol):
+    """A source that reports counters (cache hits, fetches, failures)."""
+
+    def stats(self) -> dict[str, Any]:
+        """Counters since creation."""
+        ...
+
+
+@runtime_checkable
+class SupportsClose(Protocol):
+    """A source holding network clients to release."""
+
+    def close(self) -> None:
+        """Release the clients."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release the clients (async)."""
         ...
 
 

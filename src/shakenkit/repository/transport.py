@@ -23,6 +23,7 @@ import certifi
 import httpcore
 import httpx
 
+from .deadline import call_time_left
 from .failures import _Failure, _redact
 from .urlpolicy import FetchPolicy, _AddressGuard, _check_target, _literal_ip
 
@@ -554,8 +555,18 @@ class _HttpTransport:
         logger.warning("%s fetch hit an unexpected error", self._name, exc_info=exc)
         return _Failure("connect", f"unexpected error ({type(exc).__name__})")
 
+    def _deadline(self) -> float:
+        """The fetch's own total time limit, shortened to the call's deadline (if any)."""
+        own = self._policy.total_timeout
+        left = call_time_left()
+        if left is not None and left < own:
+            if left <= 0:
+                raise _Failure("timeout", "the call's time for I/O was spent before this fetch")
+            own = left
+        return time.monotonic() + own
+
     def download(self, target: httpx.URL) -> tuple[bytes, httpx.Headers]:
-        deadline = time.monotonic() + self._policy.total_timeout
+        deadline = self._deadline()
         token = _DEADLINE.set(deadline)
         try:
             client = self._sync_client()
@@ -577,10 +588,10 @@ class _HttpTransport:
             _DEADLINE.reset(token)
 
     async def adownload(self, target: httpx.URL) -> tuple[bytes, httpx.Headers]:
-        deadline = time.monotonic() + self._policy.total_timeout
+        deadline = self._deadline()
         token = _DEADLINE.set(deadline)
         try:
-            with anyio.fail_after(self._policy.total_timeout):  # wall clock for everything
+            with anyio.fail_after(deadline - time.monotonic()):  # wall clock for everything
                 client = self._async_client()
                 current, hops = target, 0
                 while True:
