@@ -318,9 +318,6 @@ class CertChain:
 
     certs: tuple[StiCertificate, ...]
     _results: dict[int, ChainResult] = field(default_factory=dict, repr=False)
-    _profiles: dict[tuple[bool, bool], Any] = field(default_factory=dict, repr=False)
-    _signers: dict[str, Any] = field(default_factory=dict, repr=False)
-    _checks: dict[int, Any] = field(default_factory=dict, repr=False)
 
     @property
     def leaf(self) -> StiCertificate:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import os
 import time
+import weakref
 from collections.abc import Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NoReturn, TypeVar
@@ -360,6 +361,20 @@ def _skip(run: _Run, ppt: str, policy: Policy) -> Verdict:
     return v.model_copy(update={"checks": run.checks, "ppt": ppt, "warnings": run.warnings})
 
 
+_MAX_SIGNERS_PER_CHAIN = 64  # one chain served under many URLs: bounded
+
+
+@dataclass(slots=True)
+class _ChainFacts:
+    """What one verifier derived from one chain, reused by every call that names it: the leaf
+    profile outcome, the immutable Signer per x5u URL, the ``certificate_chain`` Check of the
+    last validation result."""
+
+    profile: tuple[ProfileFinding | None, tuple[str, ...]] | None = None
+    signers: dict[str, Signer] = field(default_factory=dict)
+    chain_check: tuple[ChainResult, Check] | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class _Crls:
     """CRLs fetched for one chain (between the pure steps), and why any could not be had."""
@@ -469,14 +484,15 @@ def _finish(
         # 436 and "unverified": an unreachable repository is no evidence of forgery.
         return _fail(run, 436, "x5u_fetch", chain.detail, spoofed=False)
     leaf = chain.leaf
-    signer = chain._signers.get(url)
+    facts = verifier._facts(chain)
+    signer = facts.signers.get(url)
     if signer is None:  # one immutable Signer per (chain, URL), reused by every call
         signer = Signer.of(url, leaf)
-        if len(chain._signers) < 64:
-            chain._signers[url] = signer
+        if len(facts.signers) < _MAX_SIGNERS_PER_CHAIN:
+            facts.signers[url] = signer
     run.checks.append(_CHECK_FETCHED)
-    # Leaf profile (ATIS-1000080 §6.4.1) -- memoized on the chain with the path result.
-    fatal, notes = verifier._profile(chain)
+    # Leaf profile (ATIS-1000080 §6.4.1), computed once per chain.
+    fatal, notes = verifier._profile(chain, facts)
     if fatal is not None:
         return _fail(run, 437, f"certificate_{fatal.name}", fatal.detail, signer=signer)
     if notes:
@@ -491,12 +507,10 @@ def _finish(
         run.warnings.append("lenient certificate parse: NULL ECDSA signature-algorithm parameter")
     if res.notes:
         run.warnings.extend(res.notes)
-    memo = chain._checks.get(id(res))
+    memo = facts.chain_check
     if memo is None or memo[0] is not res:  # one Check per validation result, reused
         memo = (res, Check("certificate_chain", True, f"{res.detail}; SPC {leaf.spc}"))
-        if len(chain._checks) > 8:
-            chain._checks.clear()
-        chain._checks[id(res)] = memo
+        facts.chain_check = memo
     run.checks.append(memo[1])
     crls = verifier._crls + list(fetched.crls)
     if crls:
@@ -728,20 +742,34 @@ class Verifier:
         self._crls: list[x509.CertificateRevocationList] = [
             c for data in crls for c in load_crls(data)
         ]
+        # Per-chain results this verifier derives (profile, Signer per URL, chain Check).
+        self._chain_facts: weakref.WeakKeyDictionary[CertChain, _ChainFacts] = (
+            weakref.WeakKeyDictionary()
+        )
 
-    def _profile(self, chain: CertChain) -> tuple[ProfileFinding | None, tuple[str, ...]]:
+    def _facts(self, chain: CertChain) -> _ChainFacts:
+        """What this verifier derived from ``chain`` (one owner: the verifier; the entry lives
+        as long as the source keeps the chain, so it is bounded by the source's cache)."""
+        facts = self._chain_facts.get(chain)
+        if facts is None:
+            facts = self._chain_facts.setdefault(chain, _ChainFacts())
+        return facts
+
+    def _profile(
+        self, chain: CertChain, facts: _ChainFacts
+    ) -> tuple[ProfileFinding | None, tuple[str, ...]]:
         """The leaf-profile outcome, computed once per chain: the first fatal finding (or
         None) and the warnings of the tolerated ones."""
-        strict = (
-            self.policy.strict_certificate_policy,
-            self.policy.strict_certificate_profile,
-        )
-        cached = chain._profiles.get(strict)
+        cached = facts.profile
         if cached is None:
-            found = leaf_profile(chain.leaf, strict_policy=strict[0], strict_profile=strict[1])
+            found = leaf_profile(
+                chain.leaf,
+                strict_policy=self.policy.strict_certificate_policy,
+                strict_profile=self.policy.strict_certificate_profile,
+            )
             fatal = next((f for f in found if not f.ok and f.fatal), None)
             notes = tuple(f.detail for f in found if not f.ok and not f.fatal)
-            cached = chain._profiles[strict] = (fatal, notes)
+            cached = facts.profile = (fatal, notes)
         return cached
 
     def _crl_urls(self, chain: CertChain | CertificateFetchError, now: float) -> list[str]:
