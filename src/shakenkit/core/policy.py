@@ -43,6 +43,9 @@ class Policy:
       ``max_crl_urls_per_call`` — distinct certificate / CRL URLs asked for per call (8 each;
       beyond them a header's chain is 436 unverified, a CRL unavailable); ``call_deadline`` —
       seconds for all of one call's I/O together (5: every fetch is cut to what is left).
+    * ``signature_memo_bytes`` — bytes of signatures remembered as verified, keyed by their
+      content and the chain (forked or retransmitted INVITEs, multi-point captures skip the
+      elliptic-curve math; :mod:`shakenkit.core.sigmemo`); 0 turns it off. 2 MiB.
     * ``max_div_depth`` — the longest chain of ``div`` PASSporTs followed (RFC 8946; 5
       retargetings by default); a longer one fails with 438 ``div_chain`` (docs/verdicts.md).
     * ``fetch_rcd`` — fetch the ``icn``/``jcl`` content that ``rcdi`` digests name (RFC 9795)
@@ -72,3 +75,4 @@ class Policy:
     max_x5u_per_call: int = 8
     max_crl_urls_per_call: int = 8
     call_deadline: float = 5.0
+    signature_memo_bytes: int = 2 * 1024 * 1024

@@ -13,11 +13,12 @@ URLs fetched, one I/O deadline; docs/security.md "Bounded work per call").
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import time
 import weakref
-from collections.abc import Generator, Iterable, Mapping, Sequence
+from collections.abc import Coroutine, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NoReturn, TypeVar
 
@@ -66,6 +67,7 @@ from .policy import Policy
 from .rcd import has_rcd, rcd_steps
 from .replay import ReplayCache
 from .requests import FetchChain, FetchCrl, FetchRcd, IoRequest, RefreshChain
+from .sigmemo import SignatureMemo
 from .tn import canonicalize_tn
 from .verdict import Check, Signer, Verdict, VerdictError
 
@@ -362,6 +364,7 @@ def _skip(run: _Run, ppt: str, policy: Policy) -> Verdict:
 
 
 _MAX_SIGNERS_PER_CHAIN = 64  # one chain served under many URLs: bounded
+_FACTS_IDS = itertools.count(1)
 
 
 @dataclass(slots=True)
@@ -373,6 +376,8 @@ class _ChainFacts:
     profile: tuple[ProfileFinding | None, tuple[str, ...]] | None = None
     signers: dict[str, Signer] = field(default_factory=dict)
     chain_check: tuple[ChainResult, Check] | None = None
+    # Never reused (unlike id()): the chain's identity in the signature memo.
+    ident: int = field(default_factory=lambda: next(_FACTS_IDS))
 
 
 @dataclass(frozen=True, slots=True)
@@ -388,6 +393,47 @@ _NO_CRLS = _Crls()
 T = TypeVar("T")
 # A sans-IO computation: yields typed I/O requests, receives answers, returns a T.
 _Steps = Generator[IoRequest, Any, T]
+
+
+class _Pass:
+    """Hands one object a coroutine yielded to the event loop, and its answer back."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        return (yield self.value)
+
+
+async def _within(coro: Coroutine[Any, Any, T], seconds: float) -> T:
+    """``await coro``, failing with TimeoutError after ``seconds`` -- but only if it suspends.
+
+    An answer from a cache comes without suspending: it costs no timer. Otherwise the
+    coroutine is driven step by step under ``anyio.fail_after`` (asyncio or trio), each object
+    it yields handed to the event loop unchanged, cancellation thrown into it."""
+    try:
+        yielded = coro.send(None)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    try:
+        with anyio.fail_after(seconds):
+            while True:
+                try:
+                    answer = await _Pass(yielded)
+                except BaseException as exc:  # cancellation included: the coroutine cleans up
+                    try:
+                        yielded = coro.throw(exc)
+                    except StopIteration as done:
+                        return done.value  # type: ignore[no-any-return]
+                else:
+                    try:
+                        yielded = coro.send(answer)
+                    except StopIteration as done:
+                        return done.value  # type: ignore[no-any-return]
+    finally:
+        coro.close()
 
 
 def _unreachable(request: NoReturn) -> NoReturn:
@@ -536,7 +582,9 @@ def _finish(
             signer=signer,
         )
     key = leaf.key
-    if not isinstance(key, ec.EllipticCurvePublicKey) or not verify_signature(p, key):
+    if not isinstance(key, ec.EllipticCurvePublicKey) or not verifier._signature_ok(
+        p, key, facts
+    ):
         n = len(p.signature)
         why = f" (signature is {n} bytes; ES256 needs 64-byte R||S)" if n != 64 else ""
         return _fail(
@@ -742,10 +790,29 @@ class Verifier:
         self._crls: list[x509.CertificateRevocationList] = [
             c for data in crls for c in load_crls(data)
         ]
+        self._sig_memo = (
+            SignatureMemo(self.policy.signature_memo_bytes)
+            if self.policy.signature_memo_bytes
+            else None
+        )
         # Per-chain results this verifier derives (profile, Signer per URL, chain Check).
         self._chain_facts: weakref.WeakKeyDictionary[CertChain, _ChainFacts] = (
             weakref.WeakKeyDictionary()
         )
+
+    def _signature_ok(
+        self, p: Passport, key: ec.EllipticCurvePublicKey, facts: _ChainFacts
+    ) -> bool:
+        """ES256 over the received signing input with the chain's key; a success is
+        remembered by content (:mod:`shakenkit.core.sigmemo`) so the same PASSporT met again
+        (forks, retransmissions, multi-point captures) skips the elliptic-curve math."""
+        memo = self._sig_memo
+        if memo is not None and memo.hit(facts.ident, p.signing_input, p.signature):
+            return True
+        ok = verify_signature(p, key)
+        if ok and memo is not None:
+            memo.add(facts.ident, p.signing_input, p.signature)
+        return ok
 
     def _facts(self, chain: CertChain) -> _ChainFacts:
         """What this verifier derived from ``chain`` (one owner: the verifier; the entry lives
@@ -897,8 +964,7 @@ class Verifier:
         if refusal is not None:
             return refusal
         try:
-            with anyio.fail_after(budget.left(time.monotonic())):
-                return await self._aio_answer(request)
+            return await _within(self._aio_answer(request), budget.left(time.monotonic()))
         except TimeoutError:
             return CertificateFetchError(
                 f"the call's I/O deadline ({self.policy.call_deadline:g} s, "
@@ -1113,6 +1179,8 @@ class Verifier:
         src = self.source
         out: dict[str, Any] = dict(src.stats()) if isinstance(src, SupportsStats) else {}
         out["trust_anchors"] = len(self.trust_store)
+        if self._sig_memo is not None:
+            out["signature_memo"] = self._sig_memo.stats()
         return out
 
     def close(self) -> None:
