@@ -52,7 +52,7 @@ from .passport import (
 )
 from .policy import Policy
 from .rcd import has_rcd, rcd_steps
-from .replay import ReplayCache
+from .replay import ReplayCache, ReplayStore, replay_key
 from .tn import canonicalize_tn
 from .verdict import Check, Signer, Verdict, VerdictError
 
@@ -469,14 +469,21 @@ def _finish(
         )
     run.checks.append(_CHECK_SIGNATURE)
     replay = verifier._replay
-    if replay is not None and replay.seen(
-        p.signature, now=now, keep_until=p.claims.iat + policy.max_age
-    ):
-        detail = "PASSporT already seen within its freshness window (RFC 8224 §12.1)"
-        if policy.replay_fails:
-            return _fail(run, 403, "replay", detail, signer=signer)
-        run.checks.append(Check("replay", False, detail))
-        run.warnings.append("replayed PASSporT: " + detail)
+    if replay is not None:  # keyed by content: a malleated or re-signed copy is a replay
+        key = replay_key(p.signing_input, leaf.fingerprint)
+        try:
+            repeat = replay.seen(key, now=now, keep_until=p.claims.iat + policy.max_age)
+        except Exception as e:  # a shared store that failed: not checked, no evidence
+            repeat = False
+            why = f"replay store unavailable ({type(e).__name__}): not checked"
+            run.checks.append(Check("replay", False, why))
+            run.warnings.append(why)
+        if repeat:
+            detail = "PASSporT already seen within its freshness window (RFC 8224 §12.1)"
+            if policy.replay_fails:
+                return _fail(run, 403, "replay", detail, signer=signer)
+            run.checks.append(Check("replay", False, detail))
+            run.warnings.append("replayed PASSporT: " + detail)
     cl = p.claims
     numbers_compared = True
     if orig is None:
@@ -593,7 +600,10 @@ class Verifier:
 
     ``crls`` are PEM/DER CRL bytes checked for every chain. ``rcd_content`` maps Rich Call
     Data URLs (``icn``, ``jcl``) to their content for ``rcdi`` checks without fetching
-    (RFC 9795; see ``Policy.fetch_rcd``). ``verify`` never raises on bad input: every outcome
+    (RFC 9795; see ``Policy.fetch_rcd``). ``replay_store`` is where ``Policy.detect_replay``
+    remembers PASSporTs (a :class:`~shakenkit.core.replay.ReplayStore`, e.g. one shared by a
+    cluster through Redis; default: an in-memory :class:`~shakenkit.core.replay.ReplayCache` of
+    ``Policy.replay_cache_size`` entries). ``verify`` never raises on bad input: every outcome
     is a :class:`Verdict`.
     """
 
@@ -607,6 +617,7 @@ class Verifier:
         crls: Iterable[bytes] = (),
         policy: Policy | None = None,
         rcd_content: Mapping[str, bytes] | None = None,
+        replay_store: ReplayStore | None = None,
     ) -> None:
         self.policy = policy or Policy()
         # Rich Call Data content by URL (RFC 9795 icn/jcl), checked against rcdi without
@@ -629,8 +640,12 @@ class Verifier:
 
                 source = HttpsSource(fetch)
         self.source: CertificateSource = source
-        self._replay = (
-            ReplayCache(self.policy.replay_cache_size) if self.policy.detect_replay else None
+        if replay_store is not None and not self.policy.detect_replay:
+            raise ValueError("replay_store= is given but Policy.detect_replay is off")
+        self._replay: ReplayStore | None = (
+            (replay_store or ReplayCache(self.policy.replay_cache_size))
+            if self.policy.detect_replay
+            else None
         )
         self._crls: list[x509.CertificateRevocationList] = [
             c for data in crls for c in load_crls(data)
