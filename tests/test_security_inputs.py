@@ -13,11 +13,14 @@ Each test is named after the attack it tries.
 from __future__ import annotations
 
 import base64
+import socket
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import anyio
+import anyio.to_thread
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -28,7 +31,8 @@ from shakenkit.certs.certificate import load_certificate
 from shakenkit.certs.path import validate_chain
 from shakenkit.core.passport import b64url_encode, decode_passport, sign_passport
 from shakenkit.core.replay import ReplayCache
-from shakenkit.repository import FetchPolicy, HttpsSource
+from shakenkit.repository import FetchError, FetchPolicy, HttpsSource
+from shakenkit.repository.fetch import Fetcher
 from shakenkit.testing import issue_certificate, make_pki, sign_identity
 from tests.conftest import DATA, DAY, DEST, NOW, ORIG, der_to_pem_lenient, utc
 from tests.https_server import HttpsServer, running_https_server
@@ -482,3 +486,109 @@ def test_averify_with_a_cancelled_caller_under_trio(srv: HttpsServer, backend: s
     anyio.run(main, backend=backend)
     assert got[0].caller_id == "verified", got[0].error
     assert srv.count(path) == 1
+
+
+def _fetcher(srv: HttpsServer, **policy: Any) -> Fetcher[bytes]:
+    options: dict[str, Any] = {
+        "connect_timeout": 1.0,
+        "total_timeout": 2.0,
+        "allow_hosts": frozenset({srv.host_port}),
+        "tls_ca_file": srv.ca_pem_path,
+    }
+    options.update(policy)
+    return Fetcher(bytes, policy=FetchPolicy(**options))
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_single_flight_joins_threads_and_trio_tasks(srv: HttpsServer, backend: str) -> None:
+    """A thread's ``get`` and the tasks' ``aget`` share one request, whichever loop the tasks
+    run on (the thread wakes them across threads)."""
+    pytest.importorskip(backend)
+    url = srv.route(f"/mixed-{backend}", body=b"CERT", delay=0.3)
+    fetcher = _fetcher(srv)
+    from_thread: list[bytes] = []
+    from_tasks: list[bytes] = []
+
+    async def task() -> None:
+        from_tasks.append(await fetcher.aget(url))
+
+    async def main() -> None:
+        thread = threading.Thread(target=lambda: from_thread.append(fetcher.get(url)))
+        thread.start()  # the thread owns the flight
+        await anyio.sleep(0.05)
+        async with anyio.create_task_group() as tg:
+            for _ in range(20):
+                tg.start_soon(task)
+        await anyio.to_thread.run_sync(thread.join, 10)
+        await fetcher.aclose()
+
+    anyio.run(main, backend=backend)
+    assert from_thread == [b"CERT"] and from_tasks == [b"CERT"] * 20
+    assert srv.count(f"/mixed-{backend}") == 1
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_slow_repository_times_out_under_trio(srv: HttpsServer, backend: str) -> None:
+    """The total fetch deadline holds on every loop: a repository that never answers is a
+    ``timeout`` failure, not a hang."""
+    pytest.importorskip(backend)
+    url = srv.route(f"/slow-{backend}", body=b"CERT", delay=5.0)
+    fetcher = _fetcher(srv, total_timeout=0.5)
+
+    async def main() -> str:
+        try:
+            await fetcher.aget(url)
+        except FetchError as e:
+            return e.kind
+        finally:
+            await fetcher.aclose()
+        return "fetched"
+
+    assert anyio.run(main, backend=backend) == "timeout"
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_rebinding_name_is_refused_under_trio(
+    srv: HttpsServer, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SSRF: a name resolving to a loopback address is refused on every loop (the async
+    resolver is anyio's, and the guard vets what it returns); nothing is sent."""
+    pytest.importorskip(backend)
+    real = socket.getaddrinfo
+
+    def rebinding(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        return real("127.0.0.1" if host == "rebind.example" else host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    fetcher = _fetcher(srv, allow_hosts=frozenset(), insecure_allow_any_port=True)
+    before = srv.connections
+
+    async def main() -> str:
+        try:
+            await fetcher.aget(f"https://rebind.example:{srv.port}/c")
+        except FetchError as e:
+            return e.kind
+        finally:
+            await fetcher.aclose()
+        return "fetched"
+
+    assert anyio.run(main, backend=backend) == "ssrf"
+    assert srv.connections == before
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_persistent_cache_under_trio(srv: HttpsServer, backend: str, tmp_path: Any) -> None:
+    """The persistent cache is read and written from worker threads on every loop."""
+    pytest.importorskip(backend)
+    url = srv.route(f"/disk-{backend}", body=b"CERT")
+
+    async def main() -> list[bytes]:
+        got = []
+        for _ in range(2):
+            fetcher = _fetcher(srv, cache_dir=str(tmp_path))
+            got.append(await fetcher.aget(url))
+            await fetcher.aclose()
+        return got
+
+    assert anyio.run(main, backend=backend) == [b"CERT", b"CERT"]
+    assert srv.count(f"/disk-{backend}") == 1

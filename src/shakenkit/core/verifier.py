@@ -11,7 +11,6 @@ rule is shared.
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from collections.abc import Generator, Iterable, Mapping, Sequence
@@ -543,9 +542,17 @@ _BYTES = (bytes, bytearray)
 _SEQ = (str, list, tuple)
 
 
-def _finite(t: object) -> bool:
-    """A usable clock value: a real, finite number (NaN would pass every freshness test)."""
-    return isinstance(t, _NUMBER) and not isinstance(t, bool) and math.isfinite(t)
+#: ``now`` must lie in [0, NOW_LIMIT): Unix seconds from 1970 to the end of year 9999, what
+#: certificate and CRL times (RFC 5280 §4.1.2.5) and ``datetime`` can express.
+NOW_LIMIT = 253_402_300_800
+
+
+def _usable_time(t: object) -> bool:
+    """A verification time the checks can use: a real number (not a bool) in [0, NOW_LIMIT);
+    NaN would pass every freshness test, and beyond year 9999 certificate times overflow."""
+    if isinstance(t, bool) or not isinstance(t, _NUMBER):
+        return False
+    return 0 <= t < NOW_LIMIT  # False for NaN; exact for ints of any size
 
 
 def _key_mismatch(v: Verdict) -> bool:
@@ -788,12 +795,13 @@ class Verifier:
         values = self._values(identity)
         if isinstance(values, Verdict):
             return values
-        if not _finite(t):  # a bad clock argument is no evidence against the call
+        if not _usable_time(t):  # a bad clock argument is no evidence against the call
             return _fail(
                 None,
                 403,
                 "freshness",
-                "the verification time is not a finite number",
+                f"the verification time now={str(t)[:40]} is not a number of Unix seconds in "
+                f"[0, {NOW_LIMIT}) (1970 to the end of year 9999)",
                 spoofed=False,
             )
         return values, _number(orig), _number(dest), t
@@ -816,8 +824,12 @@ class Verifier:
         (repeated headers), or None/empty for a call without one. ``orig`` is the calling number
         (P-Asserted-Identity or From), ``dest`` the called number (To or Request-URI), in any
         form (``+1 215-555-1212``, ``tel:``, ``sip:``). ``now`` is the verification time (Unix
-        seconds; default: the current time), ``date`` the SIP Date header as Unix seconds (used
-        only to rebuild a compact-form PASSporT).
+        seconds in [0, :data:`NOW_LIMIT`), i.e. 1970 to the end of year 9999; default: the
+        current time), ``date`` the SIP Date header as Unix seconds (used only to rebuild a
+        compact-form PASSporT). A ``now`` outside that range (NaN, infinite, negative, beyond
+        year 9999) gives a 403 ``freshness`` verdict whose detail names ``now``, not an
+        exception (and not evidence against the call: ``likely_spoofed`` is False); so do
+        :meth:`averify`, :meth:`verify_sip` and :meth:`averify_sip`.
 
         Several headers: the call passes if any passes (RFC 8224 §6.2 step 1), except that
         ``div`` PASSporTs (RFC 8946) are linked to the SHAKEN PASSporT they continue and the
