@@ -98,8 +98,10 @@ def issue_certificate(
     key_usage: bool = True,
     signature_hash: Any = None,
     rsa_padding: Any = None,
+    path_length: int | None = None,
 ) -> bytes:
-    """Issue one certificate (DER). Self-signed when ``issuer_key`` is None.
+    """Issue one certificate (DER). Self-signed when ``issuer_key`` is None. ``path_length`` is
+    the pathLenConstraint of a CA (RFC 5280 §4.2.1.9; none by default).
 
     The issuer's key may be EC (ECDSA) or, to reproduce real STI-CAs and refused cases, RSA or
     DSA; ``signature_hash`` (default SHA-256) and ``rsa_padding`` (default PKCS#1 v1.5; e.g.
@@ -117,7 +119,7 @@ def issue_certificate(
         .serial_number(serial or x509.random_serial_number())
         .not_valid_before(nb)
         .not_valid_after(na)
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=path_length), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(pub), critical=False)
     )
     if key_usage:

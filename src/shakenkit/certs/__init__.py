@@ -8,6 +8,7 @@ Pure functions over bytes and a clock: nothing here does I/O (but read the trust
 and directories a caller names). The modules: ``der`` (DER reading and the TNAuthList
 extension), ``certificate`` (:class:`StiCertificate`, :class:`CertChain`, PEM/DER parsing),
 ``trust`` (:class:`TrustStore`), ``path`` (path validation and the CA-signature rules),
+``repair`` (NULL-parameter certificates handed to the RFC 5280 verifier),
 ``profile`` (the leaf profile lint the verifier applies), ``crl`` (revocation), ``certinfo``
 (what ``shakenkit cert`` shows and lints).
 

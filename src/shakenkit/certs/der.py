@@ -11,6 +11,7 @@ Every function raises :class:`DERError` (a ValueError) on malformed input; none 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 __all__ = [
@@ -100,15 +101,18 @@ def encode_tlv(tag: int, value: bytes) -> bytes:
 class RepairedCertificate:
     """Result of :func:`repair_null_sigalg`.
 
-    ``der`` is an encoding `cryptography` accepts (the NULL removed), used only to read fields.
-    Its signature no longer matches, so signature checks use ``tbs`` (the ORIGINAL signed
-    bytes), ``sig_oid`` and ``signature`` (the raw BIT STRING contents).
+    ``der`` is an encoding `cryptography` accepts (the NULL removed). When the NULL sat inside
+    the TBS (``tbs_changed``; T-Mobile's CAs carry it there and in the outer field), its
+    signature no longer matches, so signature checks use ``tbs`` (the ORIGINAL signed bytes),
+    ``sig_oid`` and ``signature`` (the raw BIT STRING contents); see
+    :mod:`shakenkit.certs.repair`.
     """
 
     der: bytes
     tbs: bytes
     sig_oid: str
     signature: bytes
+    tbs_changed: bool = False
 
 
 def split_certificate(der: bytes) -> tuple[TLV, TLV, TLV]:
@@ -162,4 +166,31 @@ def repair_null_sigalg(der: bytes) -> RepairedCertificate | None:
         tbs=tbs.raw,
         sig_oid=sig_oid,
         signature=sig.value[1:],
+        tbs_changed=inner_fix is not None,
+    )
+
+
+#: The AlgorithmIdentifier of ecdsa-with-SHA256, parameters absent (RFC 5758 §3.2).
+ECDSA_SHA256_ALG = encode_tlv(0x30, bytes.fromhex("06082a8648ce3d040302"))
+
+
+def resign_certificate(
+    der: bytes, *, spki: bytes | None, signature: Callable[[bytes], bytes]
+) -> bytes:
+    """``der`` with both signature AlgorithmIdentifiers set to ecdsa-with-SHA256 (no NULL), the
+    subjectPublicKeyInfo replaced by ``spki`` (DER) when given, and a new signature
+    ``signature(tbs)`` (DER ECDSA-Sig-Value) over the new TBS. Every other byte of the TBS
+    (names, validity, extensions) is kept as issued."""
+    tbs, _alg, _sig = split_certificate(der)
+    fields = read_children(tbs.value, limit=16)
+    idx = 1 if fields and fields[0].tag == 0xA0 else 0  # [0] version is optional
+    if len(fields) < idx + 6 or fields[idx + 1].tag != 0x30 or fields[idx + 5].tag != 0x30:
+        raise DERError("tbsCertificate lacks signature or subjectPublicKeyInfo")
+    raw = [f.raw for f in fields]
+    raw[idx + 1] = ECDSA_SHA256_ALG
+    if spki is not None:
+        raw[idx + 5] = spki
+    new_tbs = encode_tlv(0x30, b"".join(raw))
+    return encode_tlv(
+        0x30, new_tbs + ECDSA_SHA256_ALG + encode_tlv(0x03, b"\x00" + signature(new_tbs))
     )

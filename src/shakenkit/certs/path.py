@@ -10,30 +10,25 @@ from collections.abc import Sequence
 from typing import Literal
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import Encoding as _Encoding
 from cryptography.x509 import verification as xv
-from cryptography.x509.oid import ExtensionOID
 
 from .certificate import (
     _ECDSA_SHA256,
     _ECDSA_SHA384,
-    _HASHES,
     _RSA_SHA256,
     MIN_RSA_BITS,
     CertChain,
     ChainResult,
     StiCertificate,
-    _ext,
     _utc,
     load_certificate,
     signature_algorithm_name,
 )
-from .trust import (
-    Anchors,
-)
+from .der import DERError
+from .repair import verifier_inputs
+from .trust import Anchors
 
 __all__ = [
     "MAX_CHAIN_DEPTH",
@@ -46,11 +41,20 @@ __all__ = [
 _A = xv.Criticality.AGNOSTIC
 
 
+def _key_cert_sign(_policy: object, cert: x509.Certificate, ku: x509.KeyUsage | None) -> None:
+    """RFC 5280 §4.2.1.3, §6.1.4 (n): a CA key whose keyUsage is present but lacks keyCertSign
+    verifies no certificate (``permit_all`` below would not check it)."""
+    if ku is not None and not ku.key_cert_sign:
+        raise ValueError(f"{cert.subject.rfc4514_string()}: keyUsage lacks keyCertSign")
+
+
 # Not the Web PKI: STI certificates carry no EKU/SAN. RFC 5280 checks stay on; basicConstraints
-# is required on CAs; a critical certificatePolicies (seen live) is understood.
+# is required on CAs, keyCertSign when keyUsage is present (every CA of the real corpus has it);
+# a critical certificatePolicies (seen live) is understood.
 _CA_POLICY = (
     xv.ExtensionPolicy.permit_all()
     .require_present(x509.BasicConstraints, _A, None)
+    .may_be_present(x509.KeyUsage, _A, _key_cert_sign)
     .may_be_present(x509.CertificatePolicies, _A, None)
 )
 
@@ -58,24 +62,6 @@ _CA_POLICY = (
 _EE_POLICY = xv.ExtensionPolicy.permit_all().may_be_present(x509.CertificatePolicies, _A, None)
 
 MAX_CHAIN_DEPTH = 4
-
-
-def _issuer_signed(child: StiCertificate, issuer: StiCertificate) -> bool:
-    """Does ``issuer``'s key verify ``child``'s signature over its ORIGINAL TBS bytes?
-    (ECDSA, or RSA PKCS#1 v1.5 with SHA-256: the algorithms :func:`ca_signature_status` can
-    accept.)"""
-    key = issuer.key
-    oid = child.signature_oid
-    try:
-        if isinstance(key, ec.EllipticCurvePublicKey) and (h := _HASHES.get(oid)) is not None:
-            key.verify(child.signature, child.tbs, ec.ECDSA(h()))
-        elif isinstance(key, rsa.RSAPublicKey) and oid == _RSA_SHA256:
-            key.verify(child.signature, child.tbs, padding.PKCS1v15(), hashes.SHA256())
-        else:
-            return False
-    except InvalidSignature:
-        return False
-    return True
 
 
 CaSignatureStatus = Literal["profile", "cp14", "rsa", "refused"]
@@ -164,60 +150,6 @@ def _valid(detail: str, path: Sequence[StiCertificate], *, lenient: bool = False
     )
 
 
-def _usable_ca(c: StiCertificate) -> str | None:
-    bc = _ext(c.cert, ExtensionOID.BASIC_CONSTRAINTS)
-    if bc is None or not bc.value.ca:  # type: ignore[attr-defined]
-        return f"issuer {c.subject} is not a CA (basicConstraints)"
-    ku = _ext(c.cert, ExtensionOID.KEY_USAGE)
-    if ku is not None and not ku.value.key_cert_sign:  # type: ignore[attr-defined]
-        return f"issuer {c.subject} lacks keyCertSign"
-    return None
-
-
-def _validate_lenient(chain: CertChain, anchors: Anchors, now: float) -> ChainResult:
-    """RFC 5280 path validation for chains that hold (or end at) a certificate readable only
-    through the NULL-parameter repair. Narrow on purpose: the signature algorithms of
-    :func:`ca_signature_status` only, names must chain (an issuer is a certificate whose subject
-    is the issuer name and whose key verifies the signature, in any bundle order), every
-    certificate valid at ``now``, issuers must be CAs with keyCertSign, depth <= 4.
-    """
-    pool = list(chain.certs[1:])
-    cur = chain.leaf
-    path = [cur]
-    for _ in range(MAX_CHAIN_DEPTH + 1):
-        for anchor in anchors.by_subject.get(cur.issuer, ()):
-            if _issuer_signed(cur, anchor):
-                path.append(anchor)
-                break
-        else:
-            nxt = next(
-                (
-                    p
-                    for p in pool
-                    if p.subject == cur.issuer and p not in path and _issuer_signed(cur, p)
-                ),
-                None,
-            )
-            if nxt is None:
-                return ChainResult(False, f"no path from {chain.leaf.subject} to a trust anchor")
-            path.append(nxt)
-            cur = nxt
-            continue
-        break
-    else:
-        return ChainResult(False, "certificate chain is too long")
-    for i, c in enumerate(path):
-        if not c.not_before <= now <= c.not_after:
-            return ChainResult(
-                False, f"certificate {c.subject} is not valid at the verification time"
-            )
-        if i > 0 and (err := _usable_ca(c)):
-            return ChainResult(False, err)
-    return _valid(
-        "chain valid (lenient parse: NULL ECDSA signature-algorithm parameter)", path, lenient=True
-    )
-
-
 def strict_profile_refusal(res: ChainResult) -> str | None:
     """Why the strict profile (the letter of ATIS-1000080 v004) refuses the valid chain ``res``:
     its first RSA CA signature; None when it holds only ECDSA signatures."""
@@ -241,32 +173,48 @@ def validate_chain(chain: CertChain, anchors: Anchors, now: float) -> ChainResul
 
 
 def _validate_uncached(chain: CertChain, anchors: Anchors, now: float) -> ChainResult:
-    if not anchors.certs:
+    if not anchors.certs or anchors.store is None:
         return ChainResult(False, "no trust anchors are configured")
-    leaf = chain.leaf
-    uses_lenient = any(c.lenient for c in chain.certs) or any(
-        a.lenient for c in chain.certs for a in anchors.by_subject.get(c.issuer, ())
+    try:
+        inputs = verifier_inputs(chain, anchors)
+    except DERError as e:  # a stand-in could not be encoded: the chain is not usable
+        return ChainResult(False, f"certificate path validation failed: {e}")
+    store = (
+        xv.Store([*(a.cert for a in anchors.certs), *inputs.extra_anchors])
+        if inputs.extra_anchors
+        else anchors.store
     )
-    if uses_lenient:
-        return _validate_lenient(chain, anchors, now)
-    if anchors.store is None:
-        return ChainResult(False, "no trust anchor matches this chain")
     verifier = (
         xv.PolicyBuilder()
-        .store(anchors.store)
+        .store(store)
         .time(_utc(now))
         .max_chain_depth(MAX_CHAIN_DEPTH)
         .extension_policies(ca_policy=_CA_POLICY, ee_policy=_EE_POLICY)
         .build_client_verifier()
     )
-    try:
-        verified = verifier.verify(leaf.cert, [c.cert for c in chain.certs[1:]])
-    except xv.VerificationError as e:
-        return ChainResult(False, f"certificate path validation failed: {str(e)[:200]}")
-    by_der = {c.cert: c for c in chain.certs}
+    failure: xv.VerificationError | None = None
+    for leaf in inputs.leaves:
+        try:
+            verified = verifier.verify(leaf, list(inputs.intermediates))
+            break
+        except xv.VerificationError as e:
+            failure = failure or e
+    else:
+        return ChainResult(False, f"certificate path validation failed: {str(failure)[:200]}")
+    by_der: dict[x509.Certificate, StiCertificate] = {c.cert: c for c in chain.certs}
     by_der.update({a.cert: a for a in anchors.certs})
+    by_der.update(inputs.originals)
     path = tuple(by_der.get(c) or load_certificate(c.public_bytes(_DER)) for c in verified.chain)
-    return _valid("chain valid", path)
+    lenient = [c.subject for c in path if c.lenient is not None]
+    if not lenient:
+        return _valid("chain valid", path)
+    return _valid(
+        "chain valid (NULL ECDSA signature-algorithm parameter on "
+        + ", ".join(lenient)
+        + ": repaired, its signature checked over the TBS as issued)",
+        path,
+        lenient=True,
+    )
 
 
 _DER = _Encoding.DER

@@ -3,6 +3,7 @@ verifier)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from .div import DEFAULT_MAX_DIV_DEPTH
@@ -53,6 +54,10 @@ class Policy:
       (digests over fetched content are then reported unchecked); ``max_rcd_fetches`` caps
       the fetches per PASSporT. Content given with ``Verifier(rcd_content=...)`` is always
       used.
+
+    Every value is checked at construction: seconds finite and >= 0, counts integers (not
+    bools) at least 1 (0 for ``max_div_depth`` and ``max_rcd_fetches``), switches bools,
+    ``verified_attest`` a subset of A/B/C; anything else is a ValueError naming the field.
     """
 
     max_age: int = 60
@@ -76,3 +81,68 @@ class Policy:
     max_crl_urls_per_call: int = 8
     call_deadline: float = 5.0
     signature_memo_bytes: int = 2 * 1024 * 1024
+
+    def __post_init__(self) -> None:
+        """Refuse what would silently change the rules: NaN or infinite seconds (NaN passes
+        every freshness comparison), negative numbers, a bool or a string where a number
+        belongs, a truthy string as a switch, attestation levels beyond A/B/C (RFC 8588 §4).
+        A ValueError names the field."""
+        for name in _SECONDS:
+            v = getattr(self, name)
+            if not _real(v) or not math.isfinite(v) or v < 0:
+                raise ValueError(
+                    f"Policy.{name} must be a finite number of seconds >= 0, not {v!r}"
+                )
+        for name, least in _COUNTS.items():
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < least:
+                raise ValueError(f"Policy.{name} must be an integer >= {least}, not {v!r}")
+        for name in _SWITCHES:
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(
+                    f"Policy.{name} must be True or False, not {getattr(self, name)!r}"
+                )
+        levels = self.verified_attest
+        if (
+            not isinstance(levels, frozenset | set | list | tuple)
+            or not all(isinstance(a, str) for a in levels)
+            or not set(levels) <= _ATTEST
+        ):
+            raise ValueError(
+                f"Policy.verified_attest must be a set of attestation levels among A, B, C, "
+                f"not {levels!r}"
+            )
+        object.__setattr__(self, "verified_attest", frozenset(levels))
+
+
+_SECONDS = ("max_age", "future_tolerance", "call_deadline")
+
+# The least value of each count (a zero byte limit or cache would refuse or forget everything).
+_COUNTS = {
+    "replay_cache_size": 1,
+    "max_header_bytes": 1,
+    "max_passport_bytes": 1,
+    "max_div_depth": 0,
+    "max_rcd_fetches": 0,
+    "max_identity_headers": 1,
+    "max_x5u_per_call": 1,
+    "max_crl_urls_per_call": 0,
+    "signature_memo_bytes": 0,
+}
+
+_SWITCHES = (
+    "require_identity",
+    "strict_certificate_policy",
+    "strict_certificate_profile",
+    "crl_hard_fail",
+    "fetch_crls",
+    "detect_replay",
+    "replay_fails",
+    "fetch_rcd",
+)
+
+_ATTEST = frozenset({"A", "B", "C"})
+
+
+def _real(v: object) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)

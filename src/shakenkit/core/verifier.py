@@ -14,11 +14,10 @@ URLs fetched, one I/O deadline; docs/security.md "Bounded work per call").
 from __future__ import annotations
 
 import itertools
-import math
 import os
 import time
 import weakref
-from collections.abc import Coroutine, Generator, Iterable, Mapping, Sequence
+from collections.abc import Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NoReturn, TypeVar
 
@@ -37,6 +36,8 @@ from ..repository.fetch import Fetcher, FetchError, FetchPolicy
 from ..repository.sources import (
     ChainSource,
     CrlSource,
+    PeekableChainSource,
+    PeekableCrlSource,
     RefreshableChainSource,
     StaticSource,
     SupportsClose,
@@ -65,7 +66,7 @@ from .passport import (
 )
 from .policy import Policy
 from .rcd import has_rcd, rcd_steps
-from .replay import ReplayCache
+from .replay import ReplayCache, ReplayStore, replay_key
 from .requests import FetchChain, FetchCrl, FetchRcd, IoRequest, RefreshChain
 from .sigmemo import SignatureMemo
 from .tn import canonicalize_tn
@@ -395,47 +396,6 @@ T = TypeVar("T")
 _Steps = Generator[IoRequest, Any, T]
 
 
-class _Pass:
-    """Hands one object a coroutine yielded to the event loop, and its answer back."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-    def __await__(self) -> Generator[Any, Any, Any]:
-        return (yield self.value)
-
-
-async def _within(coro: Coroutine[Any, Any, T], seconds: float) -> T:
-    """``await coro``, failing with TimeoutError after ``seconds`` -- but only if it suspends.
-
-    An answer from a cache comes without suspending: it costs no timer. Otherwise the
-    coroutine is driven step by step under ``anyio.fail_after`` (asyncio or trio), each object
-    it yields handed to the event loop unchanged, cancellation thrown into it."""
-    try:
-        yielded = coro.send(None)
-    except StopIteration as done:
-        return done.value  # type: ignore[no-any-return]
-    try:
-        with anyio.fail_after(seconds):
-            while True:
-                try:
-                    answer = await _Pass(yielded)
-                except BaseException as exc:  # cancellation included: the coroutine cleans up
-                    try:
-                        yielded = coro.throw(exc)
-                    except StopIteration as done:
-                        return done.value  # type: ignore[no-any-return]
-                else:
-                    try:
-                        yielded = coro.send(answer)
-                    except StopIteration as done:
-                        return done.value  # type: ignore[no-any-return]
-    finally:
-        coro.close()
-
-
 def _unreachable(request: NoReturn) -> NoReturn:
     """Exhaustiveness: mypy fails here when a request type is not dispatched."""
     raise AssertionError(f"unhandled I/O request {request!r}")
@@ -596,14 +556,21 @@ def _finish(
         )
     run.checks.append(_CHECK_SIGNATURE)
     replay = verifier._replay
-    if replay is not None and replay.seen(
-        p.signature, now=now, keep_until=p.claims.iat + policy.max_age
-    ):
-        detail = "PASSporT already seen within its freshness window (RFC 8224 §12.1)"
-        if policy.replay_fails:
-            return _fail(run, 403, "replay", detail, signer=signer)
-        run.checks.append(Check("replay", False, detail))
-        run.warnings.append("replayed PASSporT: " + detail)
+    if replay is not None:  # keyed by content: a malleated or re-signed copy is a replay
+        key = replay_key(p.signing_input, leaf.fingerprint)
+        try:
+            repeat = replay.seen(key, now=now, keep_until=p.claims.iat + policy.max_age)
+        except Exception as e:  # a shared store that failed: not checked, no evidence
+            repeat = False
+            why = f"replay store unavailable ({type(e).__name__}): not checked"
+            run.checks.append(Check("replay", False, why))
+            run.warnings.append(why)
+        if repeat:
+            detail = "PASSporT already seen within its freshness window (RFC 8224 §12.1)"
+            if policy.replay_fails:
+                return _fail(run, 403, "replay", detail, signer=signer)
+            run.checks.append(Check("replay", False, detail))
+            run.warnings.append("replayed PASSporT: " + detail)
     cl = p.claims
     numbers_compared = True
     if orig is None:
@@ -663,9 +630,17 @@ _BYTES = (bytes, bytearray)
 _SEQ = (str, list, tuple)
 
 
-def _finite(t: object) -> bool:
-    """A usable clock value: a real, finite number (NaN would pass every freshness test)."""
-    return isinstance(t, _NUMBER) and not isinstance(t, bool) and math.isfinite(t)
+#: ``now`` must lie in [0, NOW_LIMIT): Unix seconds from 1970 to the end of year 9999, what
+#: certificate and CRL times (RFC 5280 §4.1.2.5) and ``datetime`` can express.
+NOW_LIMIT = 253_402_300_800
+
+
+def _usable_time(t: object) -> bool:
+    """A verification time the checks can use: a real number (not a bool) in [0, NOW_LIMIT);
+    NaN would pass every freshness test, and beyond year 9999 certificate times overflow."""
+    if isinstance(t, bool) or not isinstance(t, _NUMBER):
+        return False
+    return 0 <= t < NOW_LIMIT  # False for NaN; exact for ints of any size
 
 
 def _key_mismatch(v: Verdict) -> bool:
@@ -740,7 +715,10 @@ class Verifier:
 
     ``crls`` are PEM/DER CRL bytes checked for every chain. ``rcd_content`` maps Rich Call
     Data URLs (``icn``, ``jcl``) to their content for ``rcdi`` checks without fetching
-    (RFC 9795; see ``Policy.fetch_rcd``). ``verify`` never raises on bad input: every outcome
+    (RFC 9795; see ``Policy.fetch_rcd``). ``replay_store`` is where ``Policy.detect_replay``
+    remembers PASSporTs (a :class:`~shakenkit.core.replay.ReplayStore`, e.g. one shared by a
+    cluster through Redis; default: an in-memory :class:`~shakenkit.core.replay.ReplayCache` of
+    ``Policy.replay_cache_size`` entries). ``verify`` never raises on bad input: every outcome
     is a :class:`Verdict`.
     """
 
@@ -755,6 +733,7 @@ class Verifier:
         crls: Iterable[bytes] = (),
         policy: Policy | None = None,
         rcd_content: Mapping[str, bytes] | None = None,
+        replay_store: ReplayStore | None = None,
     ) -> None:
         self.policy = policy or Policy()
         # Rich Call Data content by URL (RFC 9795 icn/jcl), checked against rcdi without
@@ -784,8 +763,14 @@ class Verifier:
         if crl_source is None and isinstance(source, CrlSource):
             crl_source = source
         self._crl_source: CrlSource | None = crl_source
-        self._replay = (
-            ReplayCache(self.policy.replay_cache_size) if self.policy.detect_replay else None
+        self._peek = source if isinstance(source, PeekableChainSource) else None
+        self._crl_peek = crl_source if isinstance(crl_source, PeekableCrlSource) else None
+        if replay_store is not None and not self.policy.detect_replay:
+            raise ValueError("replay_store= is given but Policy.detect_replay is off")
+        self._replay: ReplayStore | None = (
+            (replay_store or ReplayCache(self.policy.replay_cache_size))
+            if self.policy.detect_replay
+            else None
         )
         self._crls: list[x509.CertificateRevocationList] = [
             c for data in crls for c in load_crls(data)
@@ -963,8 +948,18 @@ class Verifier:
         refusal = budget.refusal(request, time.monotonic())
         if refusal is not None:
             return refusal
+        # A cached answer needs no await and so no timer (a cancel scope costs ~8 us).
+        if isinstance(request, FetchChain) and self._peek is not None:
+            hit = self._peek.peek(request.url)
+            if hit is not None:
+                return hit
+        elif isinstance(request, FetchCrl) and self._crl_peek is not None:
+            crls = self._crl_peek.peek_crl(request.url)
+            if crls is not None:
+                return crls
         try:
-            return await _within(self._aio_answer(request), budget.left(time.monotonic()))
+            with anyio.fail_after(budget.left(time.monotonic())):
+                return await self._aio_answer(request)
         except TimeoutError:
             return CertificateFetchError(
                 f"the call's I/O deadline ({self.policy.call_deadline:g} s, "
@@ -1000,12 +995,13 @@ class Verifier:
         values = self._values(identity)
         if isinstance(values, Verdict):
             return values
-        if not _finite(t):  # a bad clock argument is no evidence against the call
+        if not _usable_time(t):  # a bad clock argument is no evidence against the call
             return _fail(
                 None,
                 403,
                 "freshness",
-                "the verification time is not a finite number",
+                f"the verification time now={str(t)[:40]} is not a number of Unix seconds in "
+                f"[0, {NOW_LIMIT}) (1970 to the end of year 9999)",
                 spoofed=False,
             )
         return values, _number(orig), _number(dest), t
@@ -1028,8 +1024,12 @@ class Verifier:
         (repeated headers), or None/empty for a call without one. ``orig`` is the calling number
         (P-Asserted-Identity or From), ``dest`` the called number (To or Request-URI), in any
         form (``+1 215-555-1212``, ``tel:``, ``sip:``). ``now`` is the verification time (Unix
-        seconds; default: the current time), ``date`` the SIP Date header as Unix seconds (used
-        only to rebuild a compact-form PASSporT).
+        seconds in [0, :data:`NOW_LIMIT`), i.e. 1970 to the end of year 9999; default: the
+        current time), ``date`` the SIP Date header as Unix seconds (used only to rebuild a
+        compact-form PASSporT). A ``now`` outside that range (NaN, infinite, negative, beyond
+        year 9999) gives a 403 ``freshness`` verdict whose detail names ``now``, not an
+        exception (and not evidence against the call: ``likely_spoofed`` is False); so do
+        :meth:`averify`, :meth:`verify_sip` and :meth:`averify_sip`.
 
         Several headers: the call passes if any passes (RFC 8224 §6.2 step 1), except that
         ``div`` PASSporTs (RFC 8946) are linked to the SHAKEN PASSporT they continue and the

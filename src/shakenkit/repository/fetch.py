@@ -12,7 +12,8 @@ hostile input (standards digest §1.7, §6.4; ATIS-1000074 v003, ATIS-1000080):
 * Cache by exact URL holding the *parsed* object, with RFC 9111 freshness raised to a 24 h floor,
   capped, and never past the object's own expiry (``expires``); negative caching of failures;
   optional stale-if-error; optional persistent cache directory.
-* Single flight: concurrent callers of one URL (threads, asyncio tasks, or a mix) share one request.
+* Single flight: concurrent callers of one URL (threads, asyncio or trio tasks, or a mix) share one
+  request.
 
 The fetcher is generic: the caller supplies ``parse(body) -> T`` (e.g. PEM/DER sniffing into a
 certificate chain) and optionally ``expires(obj)`` (e.g. the leaf ``notAfter``).
@@ -24,7 +25,6 @@ fetched), ``transport`` (how: guarded HTTPS with limits), ``cache`` (entries and
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 import threading
@@ -34,12 +34,14 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Final, Generic, Literal, TypeVar
 
+import anyio.to_thread
 import cachetools
 import httpx
 
+from .aio import running_loop, spawn
 from .cache import _MISS, _Entry, _Negative, _no_expiry, freshness_lifetime
 from .failures import FetchError, FetchErrorKind, _Failure, _redact
-from .flight import _WAIT_GRACE_S, _Err, _Flight, _Ok, _running_loop
+from .flight import _WAIT_GRACE_S, _Err, _Flight, _Ok
 from .store import _DiskStore
 from .transport import _HttpTransport
 from .urlpolicy import DEFAULT_POLICY, FetchPolicy, _AddressGuard, _check_target
@@ -170,7 +172,7 @@ class Fetcher(Generic[T]):
         flight, owner = ticket
         if owner:
             self._fly_sync(url, target, flight)
-        elif flight.loop is not None and _running_loop() is flight.loop:
+        elif flight.loop is not None and running_loop() is flight.loop:
             raise RuntimeError(
                 "Fetcher.get() was called inside the event loop that is fetching the same URL "
                 "with aget(); use aget() in async code"
@@ -192,9 +194,8 @@ class Fetcher(Generic[T]):
             return self._deliver(ticket)
         flight, owner = ticket
         if owner:
-            loop = asyncio.get_running_loop()
-            flight.loop = loop
-            flight.task = loop.create_task(self._fly_async(url, target, flight))
+            flight.loop = running_loop()
+            flight.task = spawn(self._fly_async, url, target, flight)  # outlives this caller
         outcome = await flight.wait_async(self._wait_budget())
         if outcome is None:
             outcome = self._abandon(url, flight)
@@ -234,7 +235,8 @@ class Fetcher(Generic[T]):
 
     async def aclose(self) -> None:
         """Close the current event loop's async client and the sync client."""
-        asyncio.get_running_loop()  # outside an event loop: RuntimeError, nothing closed
+        if running_loop() is None:  # outside an event loop: RuntimeError, nothing closed
+            raise RuntimeError("aclose() needs a running event loop")
         with self._lock:
             self._closed = True
         await self._http.aclose()
@@ -277,6 +279,11 @@ class Fetcher(Generic[T]):
             ) from None
 
     # ---- cache and single flight ----------------------------------------------------------
+
+    def peek(self, url: str) -> T | None:
+        """The fresh cached object for ``url``, or None: no I/O, no waiting."""
+        hit = self._fresh_hit(url)
+        return None if hit is _MISS else hit  # type: ignore[return-value]
 
     def _fresh_hit(self, url: str, max_age: float | None = None) -> T | object:
         """The warm path: a fresh entry under exactly this URL string. Only vetted URLs are ever
@@ -468,7 +475,7 @@ class Fetcher(Generic[T]):
         try:
             disk = None
             if self._policy.cache_dir is not None:
-                disk = await asyncio.to_thread(self._store.load, url)
+                disk = await anyio.to_thread.run_sync(self._store.load, url)
             if disk is not None and disk.young(self._clock(), flight.max_age):
                 self._settle(url, flight, disk, None, source="disk")
                 settled = True
@@ -487,7 +494,7 @@ class Fetcher(Generic[T]):
             self._settle(url, flight, result, stale)
             settled = True
             if isinstance(result, _Entry) and self._policy.cache_dir is not None:
-                await asyncio.to_thread(self._store.store, url, result, body)
+                await anyio.to_thread.run_sync(self._store.store, url, result, body)
         finally:
             if not settled:
                 self._settle_interrupted(url, flight)

@@ -1,15 +1,16 @@
-"""Single flight: concurrent callers of one URL (threads, asyncio tasks, or a mix) share one
-request and all receive its outcome.
+"""Single flight: concurrent callers of one URL (threads, asyncio or trio tasks, or a mix) share
+one request and all receive its outcome.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, Generic, Literal, TypeVar
 
+from .aio import Waiter, running_loop
 from .failures import FetchError
 
 T = TypeVar("T")
@@ -29,22 +30,18 @@ class _Err:
     error: FetchError
 
 
-def _wake(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
-
-
 class _Flight(Generic[T]):
-    """One in-progress fetch of one URL; threads wait on an Event, tasks on per-loop futures."""
+    """One in-progress fetch of one URL; threads wait on an Event, tasks (asyncio or trio) on
+    a :class:`~shakenkit.repository.aio.Waiter` of their own loop."""
 
     def __init__(self, max_age: float | None = None) -> None:
         self.max_age = max_age  # the owner's: a disk entry older than this is not used
         self._done = threading.Event()
         self._mutex = threading.Lock()
         self._outcome: _Ok[T] | _Err | None = None
-        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
-        self.loop: asyncio.AbstractEventLoop | None = None  # set when an aget() owns the flight
-        self.task: asyncio.Task[None] | None = None  # strong reference to the owner task
+        self._waiters: list[Callable[[], None]] = []
+        self.loop: object | None = None  # the event loop whose aget() owns the flight
+        self.task: object | None = None  # strong reference to the owner task (asyncio)
 
     @property
     def outcome(self) -> _Ok[T] | _Err | None:
@@ -58,9 +55,9 @@ class _Flight(Generic[T]):
             self._outcome = outcome
             waiters, self._waiters = self._waiters, []
         self._done.set()
-        for loop, future in waiters:
+        for wake in waiters:
             with contextlib.suppress(RuntimeError):  # that loop is closed: nobody is waiting
-                loop.call_soon_threadsafe(_wake, future)
+                wake()
         return True
 
     def wait(self, timeout: float) -> _Ok[T] | _Err | None:
@@ -68,19 +65,13 @@ class _Flight(Generic[T]):
         return self._outcome
 
     async def wait_async(self, timeout: float) -> _Ok[T] | _Err | None:
-        loop = asyncio.get_running_loop()
+        waiter = Waiter()
         with self._mutex:
             if self._outcome is not None:
                 return self._outcome
-            future: asyncio.Future[None] = loop.create_future()
-            self._waiters.append((loop, future))
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(future, timeout)
+            self._waiters.append(waiter.wake)
+        await waiter.wait(timeout)
         return self._outcome
 
 
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
+_running_loop = running_loop

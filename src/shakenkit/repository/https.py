@@ -20,6 +20,8 @@ from .sources import (
     CertificateSource,
     CrlList,
     CrlSource,
+    PeekableChainSource,
+    PeekableCrlSource,
     RefreshableChainSource,
     StaticSource,
     SupportsClose,
@@ -97,6 +99,14 @@ class HttpsSource:
         except FetchError as e:
             raise _as_436(e) from None
 
+    def peek(self, url: str) -> CertChain | None:
+        """The fresh cached chain for ``url``, or None (no I/O)."""
+        return self._chains.peek(url)
+
+    def peek_crl(self, url: str) -> CrlList | None:
+        """The fresh cached CRLs for ``url``, or None (no I/O)."""
+        return self._crls.peek(url)
+
     def refresh(self, url: str) -> CertChain:
         """The chain at ``url``, fetched again unless the cached one is younger than
         ``key_refresh_after`` seconds. The verifier calls this when a PASSporT's signature does
@@ -167,6 +177,16 @@ class LayeredSource:
         if url in self._urls:
             return self._static.get(url)
         return await self.fallback.aget(url)
+
+    def peek(self, url: str) -> CertChain | None:
+        """The configured chain, or the fallback's cached one, without I/O."""
+        if url in self._urls:
+            return self._static.peek(url)
+        return self.fallback.peek(url) if isinstance(self.fallback, PeekableChainSource) else None
+
+    def peek_crl(self, url: str) -> CrlList | None:
+        """The fallback's cached CRLs, without I/O."""
+        return self.fallback.peek_crl(url) if isinstance(self.fallback, PeekableCrlSource) else None
 
     def refresh(self, url: str) -> CertChain:
         """Configured chains are fixed; others are refreshed by the fallback."""

@@ -27,6 +27,8 @@ __all__ = [
     "ChainSource",
     "CrlList",
     "CrlSource",
+    "PeekableChainSource",
+    "PeekableCrlSource",
     "RefreshableChainSource",
     "StaticSource",
     "SupportsClose",
@@ -80,6 +82,25 @@ class CrlSource(Protocol):
 
     async def aget_crl(self, url: str) -> CrlList:
         """Async twin of :meth:`get_crl`."""
+        ...
+
+
+@runtime_checkable
+class PeekableChainSource(Protocol):
+    """A chain source that can say, without I/O or waiting, whether it holds a fresh chain for
+    ``url`` (its cache): the async verifier then answers without arming a timer."""
+
+    def peek(self, url: str) -> CertChain | None:
+        """The fresh cached chain for ``url``, or None (never fetches, never blocks)."""
+        ...
+
+
+@runtime_checkable
+class PeekableCrlSource(Protocol):
+    """A CRL source that can answer from its cache without I/O (see PeekableChainSource)."""
+
+    def peek_crl(self, url: str) -> CrlList | None:
+        """The fresh cached CRLs for ``url``, or None (never fetches, never blocks)."""
         ...
 
 
@@ -168,3 +189,8 @@ class StaticSource:
     async def aget(self, url: str) -> CertChain:
         """Async twin of :meth:`get` (no I/O beyond a local file read)."""
         return self.get(url)
+
+    def peek(self, url: str) -> CertChain | None:
+        """The chain for ``url`` if it was already parsed, else None."""
+        hit = self._parsed.get(url)
+        return hit if isinstance(hit, CertChain) else None

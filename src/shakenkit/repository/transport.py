@@ -6,8 +6,8 @@ vetted again).
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
+import functools
 import logging
 import socket
 import ssl
@@ -19,10 +19,12 @@ from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any, Final
 
 import anyio
+import anyio.to_thread
 import certifi
 import httpcore
 import httpx
 
+from .aio import running_loop
 from .deadline import call_time_left
 from .failures import _Failure, _redact
 from .urlpolicy import FetchPolicy, _AddressGuard, _check_target, _literal_ip
@@ -74,9 +76,9 @@ def _resolve_sync(host: str, port: int, timeout: float | None) -> list[str]:
 async def _resolve_async(host: str, port: int) -> list[str]:
     if _literal_ip(host) is not None:
         return [host]
-    loop = asyncio.get_running_loop()
-    try:
-        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    lookup = functools.partial(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
+    try:  # in a worker thread on any loop; a cancelled caller leaves it behind
+        infos = await anyio.to_thread.run_sync(lookup, abandon_on_cancel=True)
     except (OSError, UnicodeError) as exc:
         raise _dns_failure(host, exc) from exc
     return _sockaddr_hosts(infos)
@@ -234,7 +236,7 @@ class _GuardedBackend(httpcore.NetworkBackend):
 
 
 class _AsyncGuardedBackend(httpcore.AsyncNetworkBackend):
-    """Async twin of :class:`_GuardedBackend` (asyncio: ``loop.getaddrinfo``)."""
+    """Async twin of :class:`_GuardedBackend` (any anyio event loop: asyncio, trio)."""
 
     def __init__(self, guard: _AddressGuard) -> None:
         self._guard = guard
@@ -277,6 +279,13 @@ class _AsyncGuardedBackend(httpcore.AsyncNetworkBackend):
 
     async def sleep(self, seconds: float) -> None:
         await anyio.sleep(seconds)
+
+
+def _current_loop() -> object:
+    loop = running_loop()
+    if loop is None:
+        raise RuntimeError("no running asyncio or trio event loop")
+    return loop
 
 
 def _core_request(request: httpx.Request) -> httpcore.Request:
@@ -429,7 +438,8 @@ class _HttpTransport:
         self._ssl = _ssl_context(policy)
         self._lock = threading.Lock()
         self._client: httpx.Client | None = None
-        self._aclients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
+        # One async client per event loop (an asyncio loop or a trio run).
+        self._aclients: weakref.WeakKeyDictionary[object, httpx.AsyncClient] = (
             weakref.WeakKeyDictionary()
         )
 
@@ -443,7 +453,7 @@ class _HttpTransport:
 
     async def aclose(self) -> None:
         """Close the current event loop's async client and the sync client."""
-        loop = asyncio.get_running_loop()
+        loop = _current_loop()
         with self._lock:
             aclient = self._aclients.pop(loop, None)
             self._aclients = weakref.WeakKeyDictionary()
@@ -480,7 +490,7 @@ class _HttpTransport:
             return self._client
 
     def _async_client(self) -> httpx.AsyncClient:
-        loop = asyncio.get_running_loop()
+        loop = _current_loop()
         with self._lock:
             client = self._aclients.get(loop)
             if client is None:

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import os
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Final
 from urllib.parse import urlsplit
 
@@ -51,6 +52,7 @@ class FetchPolicy:
     cache_dir: str | None = None
 
     def __post_init__(self) -> None:
+        _check_types(self)
         for port in self.allowed_ports:
             if not 0 < port < 65536:
                 raise ValueError(f"allowed_ports contains {port!r}, which is not a TCP port")
@@ -73,6 +75,35 @@ class FetchPolicy:
         if self.max_entries < 1:
             raise ValueError("max_entries must be >= 1")
 
+
+def _check_types(p: FetchPolicy) -> None:
+    """Switches are bools, counts and ports ints, seconds real numbers: a truthy string must
+    not turn an ``insecure_*`` switch on, nor ``True`` count as port 1. A ValueError names the
+    field. ``allowed_ports``/``allow_hosts`` may come as any collection; they are kept frozen."""
+    for name, value in vars(p).items():
+        default = _DEFAULTS.get(name)
+        if name in ("allowed_ports", "allow_hosts"):
+            kind = int if name == "allowed_ports" else str
+            ok = isinstance(value, frozenset | set | list | tuple) and all(
+                isinstance(v, kind) and not isinstance(v, bool) for v in value
+            )
+            if ok:
+                object.__setattr__(p, name, frozenset(value))
+        elif isinstance(default, bool):
+            ok = isinstance(value, bool)
+        elif isinstance(default, int):
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif isinstance(default, float):  # seconds
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+        elif name in ("tls_ca_file", "cache_dir"):
+            ok = value is None or isinstance(value, str | os.PathLike)
+        else:
+            ok = True  # a field whose default says nothing of its type checks itself
+        if not ok:
+            raise ValueError(f"FetchPolicy.{name} has the wrong type: {value!r}")
+
+
+_DEFAULTS: Final[dict[str, object]] = {f.name: f.default for f in fields(FetchPolicy)}
 
 DEFAULT_POLICY: Final = FetchPolicy()
 
