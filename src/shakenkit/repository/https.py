@@ -18,7 +18,7 @@ from ..certs.certificate import CertChain, parse_chain
 from ..certs.crl import load_crls
 from ..errors import CertificateError, CertificateFetchError
 from .fetch import Fetcher, FetchError, FetchPolicy
-from .sources import CertificateSource, StaticSource
+from .sources import CertificateSource, CrlSource, StaticSource
 
 __all__ = ["HttpsSource", "LayeredSource"]
 
@@ -175,6 +175,19 @@ class LayeredSource:
             return await self.aget(url)
         return await self.fallback.arefresh(url)  # type: ignore[no-any-return]
 
+    def get_crl(self, url: str) -> CrlList:
+        """The fallback's CRL(s) at ``url`` (a :class:`CrlSource` itself, so the verifier asks
+        it for CRLs by type, not by probing)."""
+        if not isinstance(self.fallback, CrlSource):
+            raise CertificateFetchError(f"no CRL source for {url}", kind="unsupported")
+        return tuple(self.fallback.get_crl(url))
+
+    async def aget_crl(self, url: str) -> CrlList:
+        """Async twin of :meth:`get_crl`."""
+        if not isinstance(self.fallback, CrlSource):
+            raise CertificateFetchError(f"no CRL source for {url}", kind="unsupported")
+        return tuple(await self.fallback.aget_crl(url))
+
     def __getattr__(self, name: str) -> Any:
-        # get_crl / aget_crl / stats / close come from the fallback.
+        # stats / close come from the fallback.
         return getattr(self.fallback, name)

@@ -1,7 +1,9 @@
-"""Where certificates come from: the :class:`CertificateSource` protocol and a static source.
+"""Where certificates come from: the :class:`CertificateSource` protocol, the
+:class:`CrlSource` protocol and a static source.
 
 A source maps an ``x5u`` URL to a parsed :class:`~shakenkit.certs.CertChain` and raises
-:class:`~shakenkit.errors.CertificateFetchError` (436) when it cannot. The static source serves
+:class:`~shakenkit.errors.CertificateFetchError` (436) when it cannot. A source that is also a
+:class:`CrlSource` is asked for the CRLs the validated path names. The static source serves
 a mapping or a directory; :mod:`shakenkit.repository` adds HTTPS fetching with caching.
 """
 
@@ -9,15 +11,17 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
+from cryptography import x509
+
 from ..certs.certificate import CertChain, parse_chain
 from ..errors import CertificateError, CertificateFetchError
 
-__all__ = ["CertificateSource", "StaticSource"]
+__all__ = ["CertificateSource", "CrlSource", "StaticSource"]
 
 
 @runtime_checkable
@@ -30,6 +34,22 @@ class CertificateSource(Protocol):
 
     async def aget(self, url: str) -> CertChain:
         """Async twin of :meth:`get`."""
+        ...
+
+
+@runtime_checkable
+class CrlSource(Protocol):
+    """Anything that turns a CRL distribution point URL into CRLs (what :class:`HttpsSource`
+    does). The verifier asks a source for CRLs only when it is one (``isinstance``); what the
+    CRLs establish is decided by :class:`~shakenkit.certs.RevocationChecker`, never by the
+    source: a CRL from here is as untrusted as the ``x5u`` it came with."""
+
+    def get_crl(self, url: str) -> Sequence[x509.CertificateRevocationList]:
+        """Return the CRL(s) at ``url``; raise CertificateFetchError when unavailable."""
+        ...
+
+    async def aget_crl(self, url: str) -> Sequence[x509.CertificateRevocationList]:
+        """Async twin of :meth:`get_crl`."""
         ...
 
 
