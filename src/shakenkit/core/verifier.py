@@ -428,6 +428,8 @@ def _finish(
             run.warnings.append(rev.warning)
         case "ok":
             run.ok("crl", rev.detail)
+        case "silent":  # soft-fail, no CRL at hand or asked for: nothing to report
+            pass
     key = leaf.key
     if not isinstance(key, ec.EllipticCurvePublicKey) or not verify_signature(p, key):
         n = len(p.signature)
@@ -567,7 +569,8 @@ class Verifier:
     the certificates (PEM/DER bytes or files) whose keys authenticate indirect CRLs issued under
     their names, such as the STI-PA's "STI-PA CRL" signer (see docs/security.md "Revocation";
     a signer that names a trust anchor as its issuer must verify with it, else
-    :class:`~shakenkit.CertificateError`). ``rcd_content`` maps Rich Call
+    :class:`~shakenkit.CertificateError`); :attr:`revocation` is the
+    :class:`~shakenkit.certs.RevocationChecker` they configure. ``rcd_content`` maps Rich Call
     Data URLs (``icn``, ``jcl``) to their content for ``rcdi`` checks without fetching
     (RFC 9795; see ``Policy.fetch_rcd``). ``verify`` never raises on bad input: every outcome
     is a :class:`Verdict`.
