@@ -126,14 +126,16 @@ def bench_warm_https(seconds: float) -> dict[str, float] | None:
     except ImportError:
         return None
     from shakenkit.repository import FetchPolicy
-    from shakenkit.testing import make_crl
+    from shakenkit.testing import make_crl_signer
 
     with running_https_server() as srv:
         pki = make_pki(x5u=srv.url("/sp.pem"), crl_url=srv.url("/sti-pa.crl"))
         srv.route("/sp.pem", body=pki.chain_pem)
-        srv.route("/sti-pa.crl", body=make_crl(pki.ca_key, pki.ca_der, [1, 2, 3]))
+        sti_pa = make_crl_signer()  # the STI-PA CRL: indirect, authenticated by its signer
+        other = make_pki(spc="999X")
+        srv.route("/sti-pa.crl", body=sti_pa.crl([other.leaf_der, other.ca_der]))
         policy = FetchPolicy(allow_hosts=frozenset({srv.host_port}), tls_ca_file=srv.ca_pem_path)
-        v = Verifier(trust_anchors=[pki.root_pem], fetch=policy)
+        v = Verifier(trust_anchors=[pki.root_pem], fetch=policy, crl_signers=[sti_pa.pem])
         now = int(time.time())
         h = pki.sign(orig=ORIG, dest=DEST, iat=now)
         first = v.verify(h, orig=ORIG, dest=DEST, now=now)

@@ -22,7 +22,7 @@ from cryptography import x509
 
 from shakenkit import TrustStore, Verifier
 from shakenkit.repository import FetchPolicy, HttpsSource
-from shakenkit.testing import TestPKI, make_crl, make_pki
+from shakenkit.testing import TestPKI, make_crl, make_crl_signer, make_pki
 from tests.https_server import HttpsServer, running_https_server
 
 ORIG, DEST = "12155551212", "12155551213"
@@ -249,10 +249,12 @@ def test_revoked_certificate_fails_437(srv: HttpsServer) -> None:
 
 
 def test_crl_not_listing_the_certificate_passes_with_crl_check(srv: HttpsServer) -> None:
-    """A CRL that does not list the certificate: the crl check passes."""
+    """The STI-PA CRL, signed by the configured CRL signer, not listing the leaf or the STI-CA
+    (both name it): the crl check passes."""
     pki = _crl_pki(srv)
-    srv.route("/sti-pa.crl", body=make_crl(pki.ca_key, pki.ca_der, [12345]))
-    v = Verifier(trust_anchors=[pki.root_pem], fetch=_policy(srv))
+    sti_pa = make_crl_signer()
+    srv.route("/sti-pa.crl", body=sti_pa.crl([]))
+    v = Verifier(trust_anchors=[pki.root_pem], fetch=_policy(srv), crl_signers=[sti_pa.pem])
     now = int(time.time())
     verdict = v.verify(pki.sign(orig=ORIG, dest=DEST, iat=now), orig=ORIG, dest=DEST, now=now)
     assert verdict.caller_id == "verified"

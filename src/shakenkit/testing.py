@@ -27,9 +27,11 @@ from .core.identity import IdentityHeader, format_identity
 from .core.passport import sign_passport
 
 __all__ = [
+    "CrlSigner",
     "TestPKI",
     "issue_certificate",
     "make_crl",
+    "make_crl_signer",
     "make_pki",
     "rcd_claims",
     "sign_div",
@@ -93,6 +95,7 @@ def issue_certificate(
     not_after: float | None = None,
     policy: bool = True,
     crl_url: str | None = STI_PA_CRL_URL,
+    crl_issuer: x509.Name | None = STI_PA_CRL_ISSUER,
     serial: int | None = None,
     null_sigalg: bool = False,
     key_usage: bool = True,
@@ -105,7 +108,9 @@ def issue_certificate(
 
     The issuer's key may be EC (ECDSA) or, to reproduce real STI-CAs and refused cases, RSA or
     DSA; ``signature_hash`` (default SHA-256) and ``rsa_padding`` (default PKCS#1 v1.5; e.g.
-    ``padding.PSS(...)``) choose the signature algorithm."""
+    ``padding.PSS(...)``) choose the signature algorithm. ``crl_url`` is the CRL distribution
+    point and ``crl_issuer`` its cRLIssuer (the STI-PA CRL by default; None for a distribution
+    point without one, as on certificates issued before ATIS-1000080 v004)."""
     now = time.time()
     nb = _dt_utc(not_before if not_before is not None else now - 86_400)
     na = _dt_utc(not_after if not_after is not None else now + 365 * 86_400)
@@ -155,7 +160,7 @@ def issue_certificate(
                         relative_name=None,
                         reasons=None,
                         # The STI-PA CRL is indirect: cRLIssuer names it (ATIS-1000080 v004).
-                        crl_issuer=[x509.DirectoryName(STI_PA_CRL_ISSUER)],
+                        crl_issuer=[x509.DirectoryName(crl_issuer)] if crl_issuer else None,
                     )
                 ]
             ),
@@ -419,12 +424,14 @@ def make_pki(
     not_after: float | None = None,
     null_sigalg_ca: bool = False,
     crl_url: str | None = STI_PA_CRL_URL,
+    crl_issuer: x509.Name | None = STI_PA_CRL_ISSUER,
     leaf_key: ec.EllipticCurvePrivateKey | None = None,
     root_key: Any = None,
     ca_key: Any = None,
 ) -> TestPKI:
     """Build a fresh test STI PKI. ``crl_url`` is the CRL distribution point of the STI-CA and
-    the SP certificate (the STI-PA CRL by default; None for none). With ``null_sigalg_ca``,
+    the SP certificate (the STI-PA CRL by default; None for none), ``crl_issuer`` its cRLIssuer
+    (the STI-PA CRL signer's name; None for none). With ``null_sigalg_ca``,
     the root and the STI-CA carry the NULL signature-algorithm parameter of T-Mobile's
     production CAs (lenient path). ``root_key``/``ca_key`` replace the CAs' P-256 keys, e.g.
     with an RSA-2048 key like the real Neustar STI-CA (its signatures are then
@@ -456,6 +463,7 @@ def make_pki(
         not_after=now + 10 * 365 * 86_400,
         null_sigalg=null_sigalg_ca,
         crl_url=crl_url,
+        crl_issuer=crl_issuer,
     )
     leaf = issue_certificate(
         subject=_name(f"SHAKEN {spc}", organization),
@@ -466,33 +474,156 @@ def make_pki(
         not_before=nb,
         not_after=not_after,
         crl_url=crl_url,
+        crl_issuer=crl_issuer,
     )
     return TestPKI(root_key, root, ca_key, ca, lkey, leaf, spc, x5u)
 
 
+def _build_crl(
+    key: Any,
+    issuer: x509.Name,
+    entries: Sequence[tuple[int, x509.Name | None]],
+    *,
+    this_update: float,
+    next_update: float,
+    idp: x509.IssuingDistributionPoint | None,
+) -> bytes:
+    b = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(issuer)
+        .last_update(_dt_utc(this_update))
+        .next_update(_dt_utc(next_update))
+    )
+    if idp is not None:
+        b = b.add_extension(idp, critical=True)  # RFC 5280 §5.2.5: always critical
+    for serial, entry_issuer in entries:
+        r = x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(
+            _dt_utc(this_update)
+        )
+        if entry_issuer is not None:  # RFC 5280 §5.3.3: the issuer of an indirect CRL's entry
+            r = r.add_extension(
+                x509.CertificateIssuer([x509.DirectoryName(entry_issuer)]), critical=True
+            )
+        b = b.add_revoked_certificate(r.build())
+    return b.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
+
+
+def _crl_times(
+    issuer: x509.Certificate, this_update: float | None, next_update: float | None
+) -> tuple[float, float]:
+    """thisUpdate defaults to the issuer's notBefore (so the CRL is current at any time of a test
+    PKI's life up to ``next_update``), nextUpdate to a week from now."""
+    nu = next_update if next_update is not None else time.time() + 7 * 86_400
+    tu = this_update if this_update is not None else issuer.not_valid_before_utc.timestamp()
+    return min(tu, nu - 3600), nu
+
+
 def make_crl(
-    issuer_key: ec.EllipticCurvePrivateKey,
+    issuer_key: ec.EllipticCurvePrivateKey | Any,
     issuer_der: bytes,
     revoked_serials: Sequence[int],
     *,
     next_update: float | None = None,
+    this_update: float | None = None,
+    idp: x509.IssuingDistributionPoint | None = None,
 ) -> bytes:
-    """A CRL (PEM) signed by ``issuer_key`` for the certificate ``issuer_der``."""
+    """A CRL (PEM) signed by ``issuer_key`` under the name of the certificate ``issuer_der``,
+    listing ``revoked_serials`` (a direct CRL, RFC 5280 §5). ``this_update`` defaults to the
+    issuer's notBefore, ``next_update`` to a week from now; ``idp`` adds an
+    IssuingDistributionPoint extension (RFC 5280 §5.2.5)."""
     from .certs.certificate import load_certificate
 
-    name = load_certificate(issuer_der).cert.subject
+    cert = load_certificate(issuer_der).cert
+    tu, nu = _crl_times(cert, this_update, next_update)
+    entries = [(s, None) for s in revoked_serials]
+    return _build_crl(issuer_key, cert.subject, entries, this_update=tu, next_update=nu, idp=idp)
+
+
+#: The IssuingDistributionPoint of an indirect CRL with no other scope (RFC 5280 §5.2.5).
+INDIRECT_CRL_IDP = x509.IssuingDistributionPoint(
+    full_name=None,
+    relative_name=None,
+    only_contains_user_certs=False,
+    only_contains_ca_certs=False,
+    only_some_reasons=None,
+    indirect_crl=True,
+    only_contains_attribute_certs=False,
+)
+
+
+@dataclass
+class CrlSigner:
+    """A CRL-signing certificate and its key: in tests, the STI-PA's "STI-PA CRL" signer, whose
+    indirect CRL lists revoked STI certificates of every STI-CA (standards digest §6.1)."""
+
+    __test__ = False
+
+    key: ec.EllipticCurvePrivateKey
+    der: bytes
+
+    @property
+    def pem(self) -> bytes:
+        """The signer's certificate, PEM (what ``--crl-signer`` takes)."""
+        return _der_to_pem(self.der)
+
+    def crl(
+        self,
+        revoked: Sequence[bytes] = (),
+        *,
+        next_update: float | None = None,
+        this_update: float | None = None,
+        idp: x509.IssuingDistributionPoint | None = INDIRECT_CRL_IDP,
+    ) -> bytes:
+        """An indirect CRL (PEM) listing the certificates ``revoked`` (DER) by issuer and
+        serial (a certificateIssuer entry extension on each, RFC 5280 §5.3.3)."""
+        me = x509.load_der_x509_certificate(self.der)
+        tu, nu = _crl_times(me, this_update, next_update)
+        entries = []
+        for der in revoked:
+            c = x509.load_der_x509_certificate(der)
+            entries.append((c.serial_number, c.issuer))
+        return _build_crl(self.key, me.subject, entries, this_update=tu, next_update=nu, idp=idp)
+
+
+def make_crl_signer(
+    *,
+    name: x509.Name = STI_PA_CRL_ISSUER,
+    issuer_key: Any = None,
+    issuer_der: bytes | None = None,
+    crl_sign: bool = True,
+    not_before: float | None = None,
+    not_after: float | None = None,
+) -> CrlSigner:
+    """A CRL signer certificate named ``name`` ("STI-PA CRL" by default), with a new P-256 key:
+    self-signed (standing in for one issued by the STI-PA's own root), or issued by
+    ``issuer_key``/``issuer_der`` (e.g. a trust anchor). Two calls give two signers with the
+    same name and different keys: the second one is a forger."""
+    key = ec.generate_private_key(ec.SECP256R1())
     now = time.time()
+    issuer = x509.load_der_x509_certificate(issuer_der).subject if issuer_der else name
     b = (
-        x509.CertificateRevocationListBuilder()
-        .issuer_name(name)
-        .last_update(_dt_utc(now - 3600))
-        .next_update(_dt_utc(next_update if next_update is not None else now + 7 * 86_400))
-    )
-    for s in revoked_serials:
-        b = b.add_revoked_certificate(
-            x509.RevokedCertificateBuilder()
-            .serial_number(s)
-            .revocation_date(_dt_utc(now - 60))
-            .build()
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(issuer)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(_dt_utc(not_before if not_before is not None else now - 400 * 86_400))
+        .not_valid_after(_dt_utc(not_after if not_after is not None else now + 3 * 365 * 86_400))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=not crl_sign,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=crl_sign,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
         )
-    return b.sign(issuer_key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
+    )
+    cert = b.sign(issuer_key or key, hashes.SHA256())
+    return CrlSigner(key, cert.public_bytes(serialization.Encoding.DER))

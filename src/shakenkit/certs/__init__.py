@@ -4,13 +4,14 @@ Standards: RFC 8226 §9 (TNAuthList), ATIS-1000080 §6.4.1 and the SHAKEN CP (pr
 digest §6.2), RFC 5280 (path validation, delegated to ``cryptography.x509.verification``),
 standards digest §6.3 (how the verifier builds and checks the chain).
 
-Pure functions over bytes and a clock: nothing here does I/O (but read the trust-anchor files
-and directories a caller names). The modules: ``der`` (DER reading and the TNAuthList
-extension), ``certificate`` (:class:`StiCertificate`, :class:`CertChain`, PEM/DER parsing),
-``trust`` (:class:`TrustStore`), ``path`` (path validation and the CA-signature rules),
-``repair`` (NULL-parameter certificates handed to the RFC 5280 verifier),
-``profile`` (the leaf profile lint the verifier applies), ``crl`` (revocation), ``certinfo``
-(what ``shakenkit cert`` shows and lints).
+Pure functions over bytes and a clock: nothing here does I/O (but read the trust-anchor, CRL
+and CRL-signer files and directories a caller names). The modules: ``der`` (DER reading and
+the TNAuthList extension), ``certificate`` (:class:`StiCertificate`, :class:`CertChain`,
+PEM/DER parsing), ``trust`` (:class:`TrustStore`), ``path`` (path validation and the
+CA-signature rules), ``repair`` (NULL-parameter certificates handed to the RFC 5280 verifier),
+``profile`` (the leaf profile lint the verifier applies), ``crl`` (reading CRLs),
+``revocation`` (what CRLs establish: :class:`RevocationChecker`), ``certinfo`` (what
+``shakenkit cert`` shows and lints).
 
 May import: :mod:`shakenkit.errors` only (docs/architecture.md).
 """
@@ -23,24 +24,34 @@ from .certificate import (
     parse_certificates,
     parse_chain,
 )
-from .crl import check_revocation, load_crls
+from .crl import load_crls, read_crls
 from .path import strict_profile_refusal, validate_chain
 from .profile import ProfileFinding, leaf_profile
+from .revocation import (
+    CertificateRevocation,
+    RevocationChecker,
+    RevocationResult,
+    load_crl_signers,
+)
 from .trust import Anchors, TrustStore
 
 __all__ = [
     "Anchors",
     "CertChain",
+    "CertificateRevocation",
     "ChainResult",
     "ProfileFinding",
+    "RevocationChecker",
+    "RevocationResult",
     "StiCertificate",
     "TrustStore",
-    "check_revocation",
     "leaf_profile",
     "load_certificate",
+    "load_crl_signers",
     "load_crls",
     "parse_certificates",
     "parse_chain",
+    "read_crls",
     "strict_profile_refusal",
     "validate_chain",
 ]

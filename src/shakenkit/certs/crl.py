@@ -1,26 +1,21 @@
-"""Certificate revocation lists (standards digest §6.1, §6.3 item 5): reading PEM/DER CRLs and
-checking a validated path against them (:func:`check_revocation`).
+"""Certificate revocation lists (standards digest §6.1, §6.3 item 5): reading PEM/DER CRLs.
+What a CRL establishes about a validated path is :mod:`shakenkit.certs.revocation`.
 """
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable
+from pathlib import Path
 
 from cryptography import x509
 
 from ..errors import CertificateError
-from .certificate import (
-    StiCertificate,
-    _ts,
-)
-from .trust import (
-    Anchors,
-)
 
 __all__ = [
-    "check_revocation",
     "load_crls",
+    "read_crls",
 ]
 
 _CRL_PEM_RE = re.compile(rb"-----BEGIN X509 CRL-----(.*?)-----END X509 CRL-----", re.DOTALL)
@@ -39,47 +34,21 @@ def load_crls(data: bytes) -> list[x509.CertificateRevocationList]:
         raise CertificateError(f"CRL cannot be parsed: {str(e)[:120]}", check="crl") from e
 
 
-def _crl_issuer_names(c: StiCertificate) -> set[str]:
-    return {c.issuer, *c.crl_issuers}
-
-
-def check_revocation(
-    path: Sequence[StiCertificate],
-    crls: Sequence[x509.CertificateRevocationList],
-    anchors: Anchors,
-    now: float,
-) -> tuple[bool, str]:
-    """Check every non-anchor certificate on ``path`` against ``crls`` (matching issuer, or the
-    cRLIssuer of the STI-PA's indirect CRL). A CRL whose issuer key is known (on the path or an
-    anchor) must carry a valid signature, else it is ignored. Returns (not_revoked, detail).
-    """
-    keys = {c.subject: c.key for c in (*path, *anchors.certs)}
-    checked = 0
-    notes: list[str] = []
-    for c in path[:-1] if len(path) > 1 else path:
-        names = _crl_issuer_names(c)
-        for crl in crls:
-            iname = crl.issuer.rfc4514_string()
-            if iname not in names:
-                continue
-            k = keys.get(iname)
-            if k is not None:
-                try:
-                    if not crl.is_signature_valid(k):
-                        notes.append(f"CRL from {iname} has a bad signature; ignored")
-                        continue
-                except (TypeError, ValueError):
-                    notes.append(f"CRL from {iname} cannot be checked; ignored")
-                    continue
-            if crl.next_update_utc is not None and _ts(crl.next_update_utc) < now:
-                notes.append(f"CRL from {iname} is past nextUpdate")
-            checked += 1
-            if crl.get_revoked_certificate_by_serial_number(c.cert.serial_number) is not None:
-                return (
-                    False,
-                    f"certificate {c.subject} (serial {c.cert.serial_number:x}) is revoked",
-                )
-    extra = f" ({'; '.join(notes)})" if notes else ""
-    return True, (
-        f"not revoked ({checked} CRL checks){extra}" if checked else f"no matching CRL{extra}"
-    )
+def read_crls(
+    sources: Iterable[bytes | str | os.PathLike[str]],
+) -> list[x509.CertificateRevocationList]:
+    """The CRLs in ``sources``: PEM/DER bytes, or files holding them. Raises
+    :class:`CertificateError` when one cannot be read or parsed."""
+    out: list[x509.CertificateRevocationList] = []
+    for src in sources:
+        if isinstance(src, bytes | bytearray):
+            out.extend(load_crls(bytes(src)))
+            continue
+        try:
+            data = Path(src).read_bytes()
+        except OSError as e:
+            raise CertificateError(
+                f"cannot read CRL file {os.fspath(src)!r}: {e.strerror or e}", check="crl"
+            ) from e
+        out.extend(load_crls(data))
+    return out

@@ -1,5 +1,6 @@
 """Options and helpers every command shares: usage errors, the parser class, the verification
-options (``--trust``, ``--cert``, ``--crl``, ``--now``, fetching ...) and what they build.
+options (``--trust``, ``--cert``, ``--crl``, ``--crl-signer``, ``--now``, fetching ...) and what
+they build.
 
 Imported by the command modules; imports none of them (so no command imports another).
 """
@@ -75,6 +76,14 @@ def add_verification_options(
         default=[],
         metavar="PEM_FILE",
         help="CRL to check certificates against; repeatable",
+    )
+    p.add_argument(
+        "--crl-signer",
+        action="append",
+        default=[],
+        metavar="PEM",
+        help="certificate whose key signs indirect CRLs under its name (the STI-PA's "
+        "'STI-PA CRL' signer, docs/security.md); repeatable",
     )
     p.add_argument(
         "--now",
@@ -154,7 +163,15 @@ def add_verification_options(
     g.add_argument(
         "--crl-hard-fail",
         action="store_true",
-        help="fail (437) when a certificate's CRL cannot be fetched (default soft-fail)",
+        help="fail (437) unless an authenticated, current CRL covers the leaf and every "
+        "certificate that names a CRL (default soft-fail: a warning)",
+    )
+    g.add_argument(
+        "--crl-grace",
+        type=finite_float,
+        default=None,
+        metavar="SECONDS",
+        help="how long a CRL still counts past its nextUpdate (default 300)",
     )
     g.add_argument(
         "--no-crl-fetch",
@@ -195,6 +212,9 @@ def verification_inputs(
         raise UsageError("--max-age must be positive")
     if args.max_div_depth < 1:
         raise UsageError("--max-div-depth must be at least 1")
+    grace = {} if args.crl_grace is None else {"crl_grace": args.crl_grace}
+    if args.crl_grace is not None and args.crl_grace < 0:
+        raise UsageError("--crl-grace must not be negative")
     policy = Policy(
         max_age=args.max_age,
         future_tolerance=args.max_age,
@@ -205,19 +225,32 @@ def verification_inputs(
         fetch_crls=not args.no_crl_fetch,
         max_div_depth=args.max_div_depth,
         fetch_rcd=args.fetch_rcd and not args.offline,
+        **grace,
     )
     return anchors, certs, crls, policy
 
 
+def crl_signer_inputs(args: argparse.Namespace) -> list[bytes]:
+    """The ``--crl-signer`` certificates, read (shared by every command that verifies).
+    Raises UsageError."""
+    return [read_file(p, "CRL signer file") for p in args.crl_signer]
+
+
 def build_verifier(args: argparse.Namespace) -> Verifier:
     anchors, certs, crls, policy = verification_inputs(args)
+    signers = crl_signer_inputs(args)
     try:
         if args.offline:
-            return Verifier(trust_anchors=anchors, certificates=certs, crls=crls, policy=policy)
+            return Verifier(
+                trust_anchors=anchors, certificates=certs, crls=crls, crl_signers=signers,
+                policy=policy,
+            )
         source: CertificateSource = HttpsSource(fetch_policy(args))
         if certs:
             source = LayeredSource(certs, source)
-        return Verifier(trust_anchors=anchors, source=source, crls=crls, policy=policy)
+        return Verifier(
+            trust_anchors=anchors, source=source, crls=crls, crl_signers=signers, policy=policy
+        )
     except ShakenError as e:
         raise UsageError(e.detail) from e
     except ValueError as e:

@@ -17,6 +17,7 @@ from .options import (
     UsageError,
     add_verification_options,
     check_x5u,
+    crl_signer_inputs,
     fetch_policy,
     load_signing_key,
     verification_inputs,
@@ -39,7 +40,7 @@ EPILOG = """examples:
 
 endpoints: POST /stir/v1/verification, POST /stir/v1/signing (with --key/--x5u),
 GET /healthz, GET /metrics (Prometheus), POST /admin/reload (loopback clients only).
-SIGHUP re-reads trust anchors, --cert chains and CRLs without a restart.
+SIGHUP re-reads trust anchors, --cert chains, CRLs and CRL signers without a restart.
 """
 
 NOW_HELP = "verification time for requests without 'time' (default: the current time; labs)"
@@ -104,12 +105,19 @@ class VerifierLoader:
 
         try:
             anchors, certs, crls, policy = verification_inputs(self.args)
+            signers = crl_signer_inputs(self.args)
             if self.args.offline:
-                return Verifier(trust_anchors=anchors, certificates=certs, crls=crls, policy=policy)
+                return Verifier(
+                    trust_anchors=anchors, certificates=certs, crls=crls, crl_signers=signers,
+                    policy=policy,
+                )
             if self._https is None:
                 self._https = HttpsSource(fetch_policy(self.args))
             source = LayeredSource(certs, self._https) if certs else self._https
-            return Verifier(trust_anchors=anchors, source=source, crls=crls, policy=policy)
+            return Verifier(
+                trust_anchors=anchors, source=source, crls=crls, crl_signers=signers,
+                policy=policy,
+            )
         except ShakenError as e:
             raise UsageError(e.detail) from e
         except (ValueError, OSError) as e:

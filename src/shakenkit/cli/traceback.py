@@ -25,7 +25,13 @@ from ..traceback import (
     analyze_files,
     parse_time,
 )
-from .options import UsageError, add_verification_options, fetch_policy, verification_inputs
+from .options import (
+    UsageError,
+    add_verification_options,
+    crl_signer_inputs,
+    fetch_policy,
+    verification_inputs,
+)
 
 __all__ = ["add_parser", "config_from_args", "run"]
 
@@ -110,7 +116,10 @@ def config_from_args(args: argparse.Namespace) -> VerifierConfig:
     try:
         anchors, certs, crls, policy = verification_inputs(args)
         fetch = None if args.offline else fetch_policy(args)
-        config = VerifierConfig(tuple(anchors), tuple(certs.items()), tuple(crls), policy, fetch)
+        config = VerifierConfig(
+            tuple(anchors), tuple(certs.items()), tuple(crls), policy, fetch,
+            crl_signers=tuple(crl_signer_inputs(args)),
+        )
         config.build().close()  # bad anchors or CRLs are usage errors, found here
         return config
     except UsageError as e:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from ..certs.revocation import DEFAULT_CRL_GRACE
 from .div import DEFAULT_MAX_DIV_DEPTH
 from .identity import DEFAULT_MAX_HEADER_BYTES
 from .passport import DEFAULT_MAX_PASSPORT_BYTES
@@ -30,8 +31,12 @@ class Policy:
       (437) a chain with a sha256WithRSAEncryption CA signature. By default such a signature
       (RSA >= 2048 bits, PKCS#1 v1.5; a real STI-CA issued SP certificates so) is accepted,
       noted on the ``certificate_chain`` check and in the warnings (docs/security.md).
-    * ``crl_hard_fail`` — fail (437, caller_id "unverified") when a certificate's CRL cannot be
-      had; by default soft-fail: a failed ``crl`` check and a warning in the verdict.
+    * ``crl_hard_fail`` — fail (437, caller_id "unverified") when revocation cannot be
+      established: the leaf, and each certificate on the path that names a CRL distribution
+      point, needs an authenticated, covering, current CRL (docs/security.md "Revocation"); by
+      default soft-fail: a failed ``crl`` check and a warning in the verdict.
+    * ``crl_grace`` — seconds a CRL still counts past its nextUpdate, and may be dated ahead
+      of the verification time (clock skew, publication lag); 300.
     * ``fetch_crls`` — fetch the CRLs named by the path's CRL distribution points when the
       source can (the HTTPS source can); configured ``crls=`` are always checked.
     * ``detect_replay`` — remember valid PASSporTs for their freshness window (bounded by
@@ -67,6 +72,7 @@ class Policy:
     strict_certificate_policy: bool = False
     strict_certificate_profile: bool = False
     crl_hard_fail: bool = False
+    crl_grace: float = DEFAULT_CRL_GRACE
     fetch_crls: bool = True
     detect_replay: bool = False
     replay_fails: bool = False

@@ -26,10 +26,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from ..certs.certificate import CertChain, ChainResult
-from ..certs.crl import check_revocation, load_crls
+from ..certs.crl import read_crls
 from ..certs.path import strict_profile_refusal, validate_chain
 from ..certs.profile import ProfileFinding, leaf_profile
-from ..certs.trust import Anchors, TrustStore
+from ..certs.revocation import RevocationChecker, load_crl_signers
+from ..certs.trust import TrustStore
 from ..errors import CertificateError, CertificateFetchError, ShakenError
 from ..repository.deadline import call_deadline
 from ..repository.fetch import Fetcher, FetchError, FetchPolicy
@@ -383,9 +384,10 @@ class _ChainFacts:
 
 @dataclass(frozen=True, slots=True)
 class _Crls:
-    """CRLs fetched for one chain (between the pure steps), and why any could not be had."""
+    """CRLs fetched for one chain (between the pure steps), by the URL they came from, and why
+    any could not be had."""
 
-    crls: tuple[x509.CertificateRevocationList, ...] = ()
+    crls: tuple[tuple[str, x509.CertificateRevocationList], ...] = ()
     failures: tuple[str, ...] = ()
 
 
@@ -449,29 +451,6 @@ class _CallBudget:
         return self.deadline - now
 
 
-def _revocation(
-    res: ChainResult, crls: list[x509.CertificateRevocationList], anchors: Anchors, now: float
-) -> tuple[bool, str]:
-    """check_revocation, memoized on the chain result for the same CRL objects (held by the
-    memo, so identity comparison is safe)."""
-    memo = _REVOCATION_MEMO.get(id(res))
-    if (
-        memo is not None
-        and memo[0] is res
-        and len(memo[1]) == len(crls)
-        and all(a is b for a, b in zip(memo[1], crls, strict=True))
-    ):
-        return memo[2]
-    out = check_revocation(res.path, crls, anchors, now)
-    if len(_REVOCATION_MEMO) > 4096:
-        _REVOCATION_MEMO.clear()
-    _REVOCATION_MEMO[id(res)] = (res, tuple(crls), out)
-    return out
-
-
-_REVOCATION_MEMO: dict[int, tuple[ChainResult, tuple[Any, ...], tuple[bool, str]]] = {}
-
-
 def _finish(
     run: _Run,
     chain: CertChain | CertificateFetchError,
@@ -518,29 +497,24 @@ def _finish(
         memo = (res, Check("certificate_chain", True, f"{res.detail}; SPC {leaf.spc}"))
         facts.chain_check = memo
     run.checks.append(memo[1])
-    crls = verifier._crls + list(fetched.crls)
-    if crls:
-        fine, detail = _revocation(res, crls, anchors, now)
-        if not fine:
-            return _fail(run, 437, "crl", detail, signer=signer)
-        if not fetched.failures:
-            run.ok("crl", detail)
-    if fetched.failures:
-        why = "; ".join(fetched.failures)
-        if policy.crl_hard_fail:
-            # Not evidence of forgery: the credential could not be checked (hard-fail policy).
-            return _fail(run, 437, "crl", f"CRL unavailable: {why}", spoofed=False, signer=signer)
-        run.checks.append(Check("crl", False, f"CRL unavailable (soft-fail policy): {why}"))
-        run.warnings.append("CRL unavailable; revocation not checked (soft-fail)")
-    elif not crls and policy.crl_hard_fail:
-        return _fail(
-            run,
-            437,
-            "crl",
-            "no CRL available and policy requires one",
-            spoofed=False,
-            signer=signer,
-        )
+    # Revocation (standards digest §6.3 item 5): the checker says what the CRLs at hand
+    # establish and applies the hard-fail policy (docs/security.md "Revocation").
+    rev = verifier.revocation.check(
+        res.path, verifier._crls, now, fetched=fetched.crls, unavailable=fetched.failures
+    )
+    match rev.outcome:
+        case "revoked":
+            return _fail(run, 437, "crl", rev.detail, signer=signer)
+        case "fail":
+            # Not evidence of forgery: the credential's status could not be established.
+            return _fail(run, 437, "crl", rev.detail, spoofed=False, signer=signer)
+        case "warn":
+            run.checks.append(Check("crl", False, f"{rev.detail} (soft-fail policy)"))
+            run.warnings.append(rev.warning)
+        case "ok":
+            run.ok("crl", rev.detail)
+        case "silent":  # soft-fail, no CRL at hand or asked for: nothing to report
+            pass
     key = leaf.key
     if not isinstance(key, ec.EllipticCurvePublicKey) or not verifier._signature_ok(
         p, key, facts
@@ -713,7 +687,12 @@ class Verifier:
       verify (key rotation), one that is also a :class:`~shakenkit.repository.CrlSource`
       fetches CRLs unless ``crl_source=`` names another.
 
-    ``crls`` are PEM/DER CRL bytes checked for every chain. ``rcd_content`` maps Rich Call
+    ``crls`` are CRLs (PEM/DER bytes or files) checked for every chain; ``crl_signers`` are
+    the certificates (PEM/DER bytes or files) whose keys authenticate indirect CRLs issued under
+    their names, such as the STI-PA's "STI-PA CRL" signer (see docs/security.md "Revocation";
+    a signer that names a trust anchor as its issuer must verify with it, else
+    :class:`~shakenkit.CertificateError`); :attr:`revocation` is the
+    :class:`~shakenkit.certs.RevocationChecker` they configure. ``rcd_content`` maps Rich Call
     Data URLs (``icn``, ``jcl``) to their content for ``rcdi`` checks without fetching
     (RFC 9795; see ``Policy.fetch_rcd``). ``replay_store`` is where ``Policy.detect_replay``
     remembers PASSporTs (a :class:`~shakenkit.core.replay.ReplayStore`, e.g. one shared by a
@@ -730,7 +709,8 @@ class Verifier:
         source: ChainSource | None = None,
         crl_source: CrlSource | None = None,
         fetch: FetchPolicy | None = None,
-        crls: Iterable[bytes] = (),
+        crls: Iterable[bytes | str | os.PathLike[str]] = (),
+        crl_signers: Iterable[bytes | str | os.PathLike[str]] = (),
         policy: Policy | None = None,
         rcd_content: Mapping[str, bytes] | None = None,
         replay_store: ReplayStore | None = None,
@@ -772,9 +752,13 @@ class Verifier:
             if self.policy.detect_replay
             else None
         )
-        self._crls: list[x509.CertificateRevocationList] = [
-            c for data in crls for c in load_crls(data)
-        ]
+        self._crls: tuple[x509.CertificateRevocationList, ...] = tuple(read_crls(crls))
+        # Revocation: who may sign CRLs, the hard-fail policy and the grace, in one place.
+        self.revocation = RevocationChecker(
+            load_crl_signers(crl_signers, self.trust_store.snapshot()),
+            hard_fail=self.policy.crl_hard_fail,
+            grace=self.policy.crl_grace,
+        )
         self._sig_memo = (
             SignatureMemo(self.policy.signature_memo_bytes)
             if self.policy.signature_memo_bytes
@@ -826,7 +810,7 @@ class Verifier:
 
     def _crl_urls(self, chain: CertChain | CertificateFetchError, now: float) -> list[str]:
         """CRL distribution points of the validated path (leaf and intermediates), if the
-        source can fetch CRLs and policy wants them."""
+        source can fetch CRLs (a :class:`CrlSource`) and policy wants them."""
         if not self.policy.fetch_crls or not isinstance(chain, CertChain):
             return []
         if self._crl_source is None:
@@ -846,14 +830,14 @@ class Verifier:
         urls = self._crl_urls(chain, now)
         if not urls:
             return _NO_CRLS
-        got: list[x509.CertificateRevocationList] = []
+        got: list[tuple[str, x509.CertificateRevocationList]] = []
         failures: list[str] = []
         for u in urls:
             result = yield FetchCrl(u)
             if isinstance(result, CertificateFetchError):
                 failures.append(result.detail)
             else:
-                got.extend(result)
+                got.extend((u, c) for c in result)
         return _Crls(tuple(got), tuple(failures))
 
     def _header_steps(

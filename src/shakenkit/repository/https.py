@@ -201,16 +201,17 @@ class LayeredSource:
         return await self.fallback.arefresh(url)
 
     def get_crl(self, url: str) -> CrlList:
-        """CRLs come from the fallback (configured certificates name no CRL source)."""
+        """The fallback's CRL(s) at ``url`` (a :class:`CrlSource` itself, so the verifier asks
+        it for CRLs by type, not by probing)."""
         if not isinstance(self.fallback, CrlSource):
-            raise CertificateFetchError(f"no CRL source for {url}", kind="not_found")
-        return self.fallback.get_crl(url)
+            raise CertificateFetchError(f"no CRL source for {url}", kind="unsupported")
+        return tuple(self.fallback.get_crl(url))
 
     async def aget_crl(self, url: str) -> CrlList:
         """Async twin of :meth:`get_crl`."""
         if not isinstance(self.fallback, CrlSource):
-            raise CertificateFetchError(f"no CRL source for {url}", kind="not_found")
-        return await self.fallback.aget_crl(url)
+            raise CertificateFetchError(f"no CRL source for {url}", kind="unsupported")
+        return tuple(await self.fallback.aget_crl(url))
 
     def stats(self) -> dict[str, Any]:
         """The fallback's counters."""

@@ -4,7 +4,8 @@ static source. The verifier checks a source against these protocols once, when i
 never by probing for attributes.
 
 A source maps an ``x5u`` URL to a parsed :class:`~shakenkit.certs.CertChain` and raises
-:class:`~shakenkit.errors.CertificateFetchError` (436) when it cannot. The static source serves
+:class:`~shakenkit.errors.CertificateFetchError` (436) when it cannot. A source that is also a
+:class:`CrlSource` is asked for the CRLs the validated path names. The static source serves
 a mapping or a directory; :mod:`shakenkit.repository` adds HTTPS fetching with caching.
 """
 
@@ -74,7 +75,10 @@ class RefreshableChainSource(ChainSource, Protocol):
 
 @runtime_checkable
 class CrlSource(Protocol):
-    """Anything that turns a CRL distribution point URL into parsed CRLs."""
+    """Anything that turns a CRL distribution point URL into CRLs (what :class:`HttpsSource`
+    does). The verifier asks a source for CRLs only when it is one (checked once); what the
+    CRLs establish is decided by :class:`~shakenkit.certs.RevocationChecker`, never by the
+    source: a CRL from here is as untrusted as the ``x5u`` it came with."""
 
     def get_crl(self, url: str) -> CrlList:
         """The CRL(s) at ``url``; raise CertificateFetchError when unavailable."""

@@ -46,6 +46,8 @@ class VerifierConfig:
     * ``trust_anchors`` — PEM/DER bytes of the STI-PA-approved roots;
     * ``certificates`` — ``(x5u, chain PEM bytes)`` pairs served without fetching;
     * ``crls`` — PEM/DER CRL bytes checked for every chain;
+    * ``crl_signers`` — PEM/DER certificates of the configured CRL signers (the STI-PA's
+      "STI-PA CRL" signer; docs/security.md "Revocation");
     * ``policy`` — the :class:`~shakenkit.Policy`;
     * ``fetch`` — None (the default): never fetch, only ``certificates`` are known (an unknown
       ``x5u`` gives 436); a :class:`~shakenkit.FetchPolicy`: fetch every other ``x5u`` (and the
@@ -60,6 +62,7 @@ class VerifierConfig:
     crls: tuple[bytes, ...] = ()
     policy: Policy = field(default_factory=Policy)
     fetch: FetchPolicy | None = None
+    crl_signers: tuple[bytes, ...] = ()
 
     def __post_init__(self) -> None:
         # Accept lists and mappings too, and keep a canonical (hashable, ordered) form.
@@ -70,6 +73,7 @@ class VerifierConfig:
         )
         object.__setattr__(self, "trust_anchors", tuple(bytes(a) for a in self.trust_anchors))
         object.__setattr__(self, "crls", tuple(bytes(c) for c in self.crls))
+        object.__setattr__(self, "crl_signers", tuple(bytes(c) for c in self.crl_signers))
 
     @classmethod
     def load(
@@ -80,10 +84,12 @@ class VerifierConfig:
         *,
         policy: Policy | None = None,
         fetch: FetchPolicy | None = None,
+        crl_signers: Iterable[bytes | str | os.PathLike[str]] = (),
     ) -> VerifierConfig:
         """A configuration from bytes or files: ``trust_anchors`` may name PEM files or
         directories (their ``.pem``/``.crt``/``.cer``/``.der`` files), ``certificates`` maps
-        ``x5u`` URLs to chain bytes or files, ``crls`` CRL bytes or files. Files are read here,
+        ``x5u`` URLs to chain bytes or files, ``crls`` CRL bytes or files, ``crl_signers`` CRL
+        signer certificates (bytes or files). Files are read here,
         once, so workers on other machines need none of them. Raises ValueError when a file
         cannot be read."""
         anchors = [b for a in trust_anchors for b in _bytes_of(a, "trust anchor file")]
@@ -92,12 +98,14 @@ class VerifierConfig:
             for url, v in (certificates or {}).items()
         }
         crl_bytes = [b for c in crls for b in _bytes_of(c, "CRL file")]
+        signer_bytes = [b for c in crl_signers for b in _bytes_of(c, "CRL signer file")]
         return cls(
             tuple(anchors),
             tuple(certs.items()),
             tuple(crl_bytes),
             policy or Policy(),
             fetch,
+            tuple(signer_bytes),
         )
 
     def build(self) -> Verifier:
@@ -106,7 +114,8 @@ class VerifierConfig:
         anchors: list[bytes] = list(self.trust_anchors)
         if self.fetch is None:
             return Verifier(
-                trust_anchors=anchors, certificates=certs, crls=self.crls, policy=self.policy
+                trust_anchors=anchors, certificates=certs, crls=self.crls,
+                crl_signers=self.crl_signers, policy=self.policy,
             )
         from ..repository.https import HttpsSource, LayeredSource
         from ..repository.sources import CertificateSource
@@ -114,7 +123,10 @@ class VerifierConfig:
         source: CertificateSource = HttpsSource(self.fetch)
         if certs:
             source = LayeredSource(certs, source)
-        return Verifier(trust_anchors=anchors, source=source, crls=self.crls, policy=self.policy)
+        return Verifier(
+            trust_anchors=anchors, source=source, crls=self.crls, crl_signers=self.crl_signers,
+            policy=self.policy,
+        )
 
 
 _VERIFIERS: dict[VerifierConfig, Verifier] = {}
