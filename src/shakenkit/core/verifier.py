@@ -844,8 +844,9 @@ class Verifier:
         self, raw: str, orig: str | None, dest: str | None, now: float, date: int | None
     ) -> _Steps[Verdict]:
         """One Identity header, sans-IO (standards digest §5.3): the pure steps, with each
-        certificate or CRL the verifier needs requested by ``yield (kind, url)`` and answered
-        by the driver (sync or async) with the object or a CertificateFetchError."""
+        certificate, CRL or refresh the verifier needs requested by yielding a typed request
+        (:mod:`shakenkit.core.requests`) and answered by the driver (sync or async) with the
+        object or a CertificateFetchError."""
         step = _precheck(raw, orig, dest, now, date, self.policy)
         if isinstance(step, Verdict):
             return step
