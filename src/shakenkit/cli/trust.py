@@ -147,8 +147,10 @@ def _update(args: argparse.Namespace, out: TextIO) -> int:
     if args.ca_list is not None:
         from .options import read_file
 
-        ca_list = sys.stdin.buffer.read() if args.ca_list == "-" else read_file(
-            args.ca_list, "CA list file"
+        ca_list = (
+            sys.stdin.buffer.read()
+            if args.ca_list == "-"
+            else read_file(args.ca_list, "CA list file")
         )
     else:
         credentials = stipa_credentials(args)
