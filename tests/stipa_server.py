@@ -217,7 +217,9 @@ class _Handler(BaseHTTPRequestHandler):
         ):
             # Like a careless server: the message echoes what was sent.
             echo = json.dumps(creds)[:200] if isinstance(creds, dict) else ""
-            self._reply(401, json.dumps({"status": "failed", "message": f"bad login {echo}"}).encode())
+            self._reply(
+                401, json.dumps({"status": "failed", "message": f"bad login {echo}"}).encode()
+            )
             return
         self._reply(200, json.dumps({"status": "success", "accessToken": owner.token}).encode())
 
