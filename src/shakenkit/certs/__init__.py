@@ -9,7 +9,8 @@ and directories a caller names). The modules: ``der`` (DER reading and the TNAut
 extension), ``certificate`` (:class:`StiCertificate`, :class:`CertChain`, PEM/DER parsing),
 ``trust`` (:class:`TrustStore`), ``path`` (path validation and the CA-signature rules),
 ``profile`` (the leaf profile lint the verifier applies), ``crl`` (revocation), ``certinfo``
-(what ``shakenkit cert`` shows and lints).
+(what ``shakenkit cert`` shows and lints), ``calist`` (the STI-PA's signed CA list: parse and
+check; the trust directory's state file).
 
 May import: :mod:`shakenkit.errors` only (docs/architecture.md).
 """

@@ -73,7 +73,9 @@ def _new_generation() -> int:
 class TrustStore:
     """STI-PA-approved root certificates: the verifier's trust anchors (standards digest §6.1).
 
-    Build it from PEM/DER bytes, files or a directory. :meth:`reload` swaps in a new set
+    Build it from PEM/DER bytes, files or a directory (:func:`read_anchor_directory`: a trust
+    directory of ``shakenkit trust update`` gives exactly its list's roots), or from a checked
+    STI-PA CA list (:meth:`from_ca_list`). :meth:`reload` swaps in a new set
     atomically: verifications already running keep the snapshot they started with.
     Certificates inside an ``x5u`` bundle are never trusted as anchors.
     """
@@ -102,8 +104,7 @@ class TrustStore:
 
     @classmethod
     def from_ca_list(cls, calist: CaList) -> TrustStore:
-        """Exactly the roots of a checked STI-PA CA list (:func:`~shakenkit.certs.calist.
-        check_ca_list`)."""
+        """Exactly the roots of a checked STI-PA CA list (see :mod:`shakenkit.certs.calist`)."""
         return cls([r.der for r in calist.roots])
 
     def reload(self, anchors: Iterable[bytes | str | os.PathLike[str]] | None = None) -> None:
