@@ -202,13 +202,14 @@ def test_update_from_file_installs_one_pem_per_root_and_a_state_file(
     assert out.count("added") == 2
     names = sorted(p.name for p in env["out"].iterdir())
     pems = [n for n in names if n.endswith(".pem")]
-    assert len(pems) == 2 and STATE_FILE in names and "calist.jws" in names
+    assert len(pems) == 2 and names == sorted([*pems, STATE_FILE])  # nothing else
     state = json.loads((env["out"] / STATE_FILE).read_text())
     assert state["sequence"] == 5 and state["version"] == "1.0"
     assert state["digest"].startswith("sha256:") and state["source"] == "file"
     assert abs(state["fetched"] - time.time()) < 60 and state["exp"] > time.time()
     assert {r["file"] for r in state["roots"]} == set(pems)
-    # verify --trust DIR trusts exactly those roots (state.json and calist.jws are ignored)
+    assert state["jws"].count(".") == 2  # the signed list, for audit
+    # verify --trust DIR trusts exactly those roots (state.json is ignored)
     assert verify(capsys, env, pkis["a"], "a") == 0
     assert verify(capsys, env, pkis["b"], "b") == 0
     assert verify(capsys, env, pkis["c"], "c") == 1
@@ -988,6 +989,8 @@ def test_credentials_parsing_shapes(tmp_path: Path) -> None:
         'export SHAKENKIT_STIPA_USER="u1"\nSHAKENKIT_STIPA_PASSWORD=p=1\n',
         '{"user": "u1", "password": "p=1"}',
         "# comment\nuserId=u1\npassword = p=1\n",
+        "u1\np=1\n",
+        "u1:p=1\n",
     ):
         f.write_text(text)
         f.chmod(0o600)
@@ -1002,3 +1005,20 @@ def test_credentials_parsing_shapes(tmp_path: Path) -> None:
         StipaCredentials.from_file(link)
     if os.geteuid() != 0:
         assert stat.S_IMODE(f.stat().st_mode) == 0o600
+
+
+def test_traceback_config_reads_exactly_the_list(
+    capsys: pytest.CaptureFixture[str],
+    env: dict[str, Path],
+    stipa: TestStiPa,
+    pkis: dict[str, TestPKI],
+) -> None:
+    """traceback (and its worker processes) load a trust directory as verify does."""
+    from shakenkit.traceback import VerifierConfig
+
+    assert update_file(capsys, env, stipa, good(stipa, pkis, "a", "b"))[0] == 0
+    (env["out"] / "planted.pem").write_bytes(pkis["c"].root_pem)
+    config = VerifierConfig.load(trust_anchors=[env["out"]])
+    got = {TrustStore([a]).snapshot().certs[0].fingerprint for a in config.trust_anchors}
+    want = {TrustStore([pkis[n].root_pem]).snapshot().certs[0].fingerprint for n in "ab"}
+    assert got == want

@@ -52,7 +52,6 @@ if TYPE_CHECKING:
     from .trust import TrustStore
 
 __all__ = [
-    "LIST_FILE",
     "MAX_CA_LIST_BYTES",
     "MAX_TRUST_LIST_ENTRIES",
     "STATE_FILE",
@@ -74,8 +73,6 @@ MAX_TRUST_LIST_ENTRIES = 1000
 MAX_ENTRY_BYTES = 65_536
 #: The trust directory's state file (sequence, version, exp, fetch time, digest, roots).
 STATE_FILE = "state.json"
-#: The signed list as installed (for audit: ``trust show`` and a re-check).
-LIST_FILE = "calist.jws"
 STATE_FORMAT = "shakenkit-trust-dir/1"
 _MAX_SEQUENCE = (1 << 63) - 1
 _B64URL = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
@@ -524,9 +521,9 @@ class RootRecord:
 class TrustDirState:
     """The trust directory's state file (``state.json``): what ``shakenkit trust update``
     installed, when (``fetched``, Unix seconds) and from where (``source``: the API base URL or
-    ``file``), with the list's ``sequence``, ``version``, ``exp`` and ``digest`` and one
-    :class:`RootRecord` per root file. A verifier loading the directory trusts exactly the
-    files listed here."""
+    ``file``), with the list's ``sequence``, ``version``, ``exp`` and ``digest``, one
+    :class:`RootRecord` per root file, and the signed list itself (``jws``, for audit). A
+    verifier loading the directory trusts exactly the files listed here."""
 
     sequence: int
     version: str | None
@@ -538,6 +535,7 @@ class TrustDirState:
     source: str
     roots: tuple[RootRecord, ...]
     skipped: tuple[str, ...] = ()
+    jws: str = field(default="", repr=False)
 
     @classmethod
     def of(cls, calist: CaList, *, fetched: float, source: str) -> TrustDirState:
@@ -553,6 +551,7 @@ class TrustDirState:
             source=source,
             roots=tuple(RootRecord.of(r) for r in calist.roots),
             skipped=calist.skipped,
+            jws=calist.jws,
         )
 
     def to_json(self) -> bytes:
@@ -581,6 +580,7 @@ class TrustDirState:
                 for r in self.roots
             ],
             "skipped": list(self.skipped),
+            "jws": self.jws,
         }
         return (json.dumps(body, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
 
@@ -623,6 +623,7 @@ class TrustDirState:
                 source=str(obj.get("source", "")),
                 roots=roots,
                 skipped=tuple(str(s) for s in obj.get("skipped", ())),
+                jws=str(obj.get("jws", "")),
             )
         except (ValueError, KeyError, TypeError, UnicodeDecodeError, RecursionError) as e:
             raise CaListError(

@@ -60,7 +60,7 @@ ENV_USER = "SHAKENKIT_STIPA_USER"
 ENV_PASSWORD = "SHAKENKIT_STIPA_PASSWORD"
 _MAX_TOKEN = 16_384
 _USER_KEYS = frozenset({ENV_USER.lower(), "userid", "user", "username", "user_id"})
-_PASSWORD_KEYS = frozenset({ENV_PASSWORD.lower(), "password"})
+_PASSWORD_KEYS = frozenset({ENV_PASSWORD.lower(), "password", "passwd", "pass"})
 
 
 @dataclass(frozen=True)
@@ -90,8 +90,9 @@ class StipaCredentials:
         """From a file only its owner may read (mode ``0600`` or ``0400``, owned by this user):
         JSON ``{"userId": ..., "password": ...}``, or ``KEY=VALUE`` lines with the keys
         ``SHAKENKIT_STIPA_USER`` and ``SHAKENKIT_STIPA_PASSWORD`` (a systemd
-        ``EnvironmentFile``; ``user``/``password`` also do). Raises :class:`ValueError` with a
-        message that holds neither value."""
+        ``EnvironmentFile``; ``user``/``password`` also do), or the user and the password on two
+        lines, or one ``user:password`` line. Raises :class:`ValueError` with a message that
+        holds neither value."""
         flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
         try:
             fd = os.open(path, flags)
@@ -142,9 +143,10 @@ def _parse_credentials(data: bytes) -> tuple[str, str]:
         pw = next((v for k, v in low.items() if k in _PASSWORD_KEYS and isinstance(v, str)), "")
         return user, pw
     user = password = ""
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line.startswith("#") or "=" not in line:
+    lines = [ln.strip() for ln in text.splitlines()]
+    lines = [ln for ln in lines if ln and not ln.startswith("#")]
+    for line in lines:
+        if "=" not in line:
             continue
         key, _, value = line.partition("=")
         key = key.strip().removeprefix("export ").strip().lower()
@@ -155,6 +157,11 @@ def _parse_credentials(data: bytes) -> tuple[str, str]:
             user = value
         elif key in _PASSWORD_KEYS:
             password = value
+    if not (user or password):  # no KEY=VALUE: "user" and "password" lines, or "user:password"
+        if len(lines) == 2:
+            user, password = lines
+        elif len(lines) == 1 and ":" in lines[0]:
+            user, _, password = lines[0].partition(":")
     return user, password
 
 

@@ -1,6 +1,6 @@
 """The trust directory: where ``shakenkit trust update`` installs a checked STI-PA CA list, one
 PEM file per root plus ``state.json`` (sequence, version, exp, fetch time, digest, the root
-files) and ``calist.jws`` (the signed list, for audit). Readers load it with
+files and the signed list itself, for audit), nothing else. Readers load it with
 :func:`shakenkit.certs.trust.read_anchor_directory` (``--trust DIR``).
 
 Replacement is atomic. The new list is written into a sibling directory (``.NAME.new-*``),
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from ..certs.calist import LIST_FILE, STATE_FILE, CaList, RootRecord, TrustDirState
+from ..certs.calist import STATE_FILE, CaList, RootRecord, TrustDirState
 from ..errors import CaListError
 
 __all__ = ["InstallResult", "install_ca_list", "read_trust_state"]
@@ -213,7 +213,6 @@ def install_ca_list(
             new.mkdir(mode=0o700)
             for cert, record in zip(calist.roots, state.roots, strict=True):
                 _write(new, record.file, _pem(cert.der), 0o644)
-            _write(new, LIST_FILE, calist.jws.encode("ascii") + b"\n", 0o644)
             _write(new, STATE_FILE, state.to_json(), 0o644)  # last: it names the others
             os.chmod(new, mode)
             _fsync_dir(new)
