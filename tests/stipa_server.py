@@ -93,10 +93,16 @@ class TestStiPa:
             not_before=now - 2 * 86_400,
             not_after=now + 10 * 365 * 86_400,
         )
+        self.rotate_signer(self.signer_key)
+
+    def rotate_signer(self, key: ec.EllipticCurvePrivateKey | None = None) -> None:
+        """A new list-signing key and certificate (under the same root and x5u)."""
+        now = time.time()
+        self.signer_key = key or ec.generate_private_key(ec.SECP256R1())
         self.signer_der = issue_certificate(
             subject=_name("STI-PA Test CA List Signer"),
             key=self.signer_key,
-            issuer=root_name,
+            issuer=_name("STI-PA Test ROOT"),
             issuer_key=self.root_key,
             policy=False,
             crl_url=None,

@@ -1022,3 +1022,32 @@ def test_traceback_config_reads_exactly_the_list(
     got = {TrustStore([a]).snapshot().certs[0].fingerprint for a in config.trust_anchors}
     want = {TrustStore([pkis[n].root_pem]).snapshot().certs[0].fingerprint for n in "ab"}
     assert got == want
+
+
+def test_signer_key_rotation_under_the_same_x5u_is_followed(
+    tmp_path: Path, srv: StiPaServer, pkis: dict[str, TestPKI]
+) -> None:
+    """A long-running updater (serve) caches the signer's certificate; when the STI-PA rotates
+    the key under the same x5u, the next list is checked against a fresh fetch, not refused."""
+    from shakenkit.repository import FetchPolicy, HttpsSource
+    from shakenkit.repository.stipa import update_trust_dir
+
+    stipa = TestStiPa(x5u=srv.stipa.x5u)
+    stipa.root_key, stipa.root_der = srv.stipa.root_key, srv.stipa.root_der
+    stipa.rotate_signer()
+    srv.signer_chain = stipa.signer_pem
+    policy = FetchPolicy(allow_hosts=frozenset({srv.host_port}), tls_ca_file=srv.ca_pem_path)
+    source = HttpsSource(policy, key_refresh_after=0.0)
+    out = tmp_path / "trust"
+    try:
+        for seq in (1, 2):
+            jws = stipa.sign_list([pkis["a"].root_pem], sequence=seq)
+            update = update_trust_dir(
+                out, stipa_roots=[stipa.root_pem], source=source, ca_list=jws.encode()
+            )
+            assert update.install.status == "installed"
+            stipa.rotate_signer()
+            srv.signer_chain = stipa.signer_pem
+    finally:
+        srv.signer_chain = srv.stipa.signer_pem
+        source.close()

@@ -41,6 +41,7 @@ from ..certs.calist import (
 from ..certs.certificate import CertChain, StiCertificate
 from ..errors import CaListError, CertificateError, CertificateFetchError
 from .failures import _Failure, _redact
+from .https import HttpsSource, LayeredSource
 from .sources import CertificateSource
 from .transport import _HttpTransport
 from .trustdir import InstallResult, install_ca_list, read_trust_state
@@ -312,11 +313,25 @@ def update_trust_dir(
     fetched = clock()
     signed = parse_ca_list(data)
     chain = fetch_signer_chain(source, signed.x5u)
-    calist = check_ca_list(
-        signed,
-        chain,
-        roots,
-        now=fetched,
-        installed_sequence=installed.sequence if installed is not None else None,
-    )
+    installed_sequence = installed.sequence if installed is not None else None
+    try:
+        calist = check_ca_list(
+            signed, chain, roots, now=fetched, installed_sequence=installed_sequence
+        )
+    except CaListError as e:
+        # A cached signer certificate may predate a key rotation under the same x5u: fetch it
+        # again, once (at most once a minute per URL, HttpsSource.refresh), and check again.
+        if e.kind not in ("signer", "signature") or not isinstance(
+            source, HttpsSource | LayeredSource
+        ):
+            raise
+        try:
+            fresh = source.refresh(signed.x5u)
+        except (CertificateFetchError, CertificateError):
+            raise e from None
+        if fresh is chain:
+            raise
+        calist = check_ca_list(
+            signed, fresh, roots, now=fetched, installed_sequence=installed_sequence
+        )
     return TrustUpdate(calist, install_ca_list(out, calist, fetched=fetched, source=origin))
