@@ -67,3 +67,22 @@ class CertificateFetchError(ShakenError):
     def __init__(self, detail: str, *, kind: str = "unavailable", check: str | None = None):
         super().__init__(detail, check=check)
         self.kind = kind
+
+
+class CaListError(ShakenError):
+    """The STI-PA's CA list (the signed list of approved STI-CA roots) was refused, or could not
+    be obtained. Not a call verdict: ``sip_code`` keeps the base default and means nothing here.
+
+    ``kind`` says which check refused it, one of ``'malformed'`` (not a JWS, bad JSON, a missing
+    or mistyped field), ``'alg'`` (not ES256), ``'x5u'`` (the signer's certificate could not be
+    had), ``'signer'`` (it is not under the STI-PA root), ``'signature'``, ``'expired'``,
+    ``'rollback'`` (a sequence lower than the one installed), ``'empty'``, ``'entry'`` (an entry
+    that is a certificate but not a CA certificate), ``'login'`` and ``'api'`` (the STI-PA API),
+    ``'directory'`` (the trust directory). ``detail`` is one line without secrets.
+    """
+
+    check = "ca_list"
+
+    def __init__(self, detail: str, *, kind: str = "malformed") -> None:
+        super().__init__(detail)
+        self.kind = kind

@@ -11,7 +11,8 @@ PEM/DER parsing), ``trust`` (:class:`TrustStore`), ``path`` (path validation and
 CA-signature rules), ``repair`` (NULL-parameter certificates handed to the RFC 5280 verifier),
 ``profile`` (the leaf profile lint the verifier applies), ``crl`` (reading CRLs),
 ``revocation`` (what CRLs establish: :class:`RevocationChecker`), ``certinfo`` (what
-``shakenkit cert`` shows and lints).
+``shakenkit cert`` shows and lints), ``calist`` (the STI-PA's signed CA list: parse and
+check; the trust directory's state file).
 
 May import: :mod:`shakenkit.errors` only (docs/architecture.md).
 """

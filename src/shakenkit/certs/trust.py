@@ -4,23 +4,35 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography.x509 import verification as xv
 
+from ..errors import CaListError
 from .certificate import (
     StiCertificate,
     parse_certificates,
 )
 
+if TYPE_CHECKING:
+    from .calist import CaList
+
 __all__ = [
+    "ANCHOR_SUFFIXES",
     "Anchors",
     "TrustStore",
+    "read_anchor_directory",
 ]
+
+#: The files of a plain trust-anchor directory that are read (any other file is ignored).
+ANCHOR_SUFFIXES = (".pem", ".crt", ".cer", ".der")
+_MAX_ANCHOR_FILE = 1 << 26
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -63,7 +75,9 @@ def _new_generation() -> int:
 class TrustStore:
     """STI-PA-approved root certificates: the verifier's trust anchors (standards digest §6.1).
 
-    Build it from PEM/DER bytes, files or a directory. :meth:`reload` swaps in a new set
+    Build it from PEM/DER bytes, files or a directory (:func:`read_anchor_directory`: a trust
+    directory of ``shakenkit trust update`` gives exactly its list's roots), or from a checked
+    STI-PA CA list (:meth:`from_ca_list`). :meth:`reload` swaps in a new set
     atomically: verifications already running keep the snapshot they started with.
     Certificates inside an ``x5u`` bundle are never trusted as anchors.
     """
@@ -80,19 +94,20 @@ class TrustStore:
                 certs.extend(parse_certificates(bytes(src), max_certs=10_000, max_bytes=1 << 26))
                 continue
             p = Path(src)
-            files = sorted(q for q in p.iterdir() if q.is_file()) if p.is_dir() else [p]
-            for f in files:
-                if p.is_dir() and f.suffix.lower() not in (".pem", ".crt", ".cer", ".der"):
-                    continue
-                certs.extend(
-                    parse_certificates(f.read_bytes(), max_certs=10_000, max_bytes=1 << 26)
-                )
+            blobs = read_anchor_directory(p) if p.is_dir() else [p.read_bytes()]
+            for blob in blobs:
+                certs.extend(parse_certificates(blob, max_certs=10_000, max_bytes=_MAX_ANCHOR_FILE))
         return certs
 
     @classmethod
     def from_directory(cls, path: str | os.PathLike[str]) -> TrustStore:
-        """Load every ``.pem``/``.crt``/``.cer``/``.der`` file in ``path``."""
+        """Load the anchors of directory ``path`` (see :func:`read_anchor_directory`)."""
         return cls([path])
+
+    @classmethod
+    def from_ca_list(cls, calist: CaList) -> TrustStore:
+        """Exactly the roots of a checked STI-PA CA list (see :mod:`shakenkit.certs.calist`)."""
+        return cls([r.der for r in calist.roots])
 
     def reload(self, anchors: Iterable[bytes | str | os.PathLike[str]] | None = None) -> None:
         """Re-read the anchors (from the same sources, or from ``anchors``) and swap them in."""
@@ -106,3 +121,66 @@ class TrustStore:
 
     def __len__(self) -> int:
         return len(self._snapshot.certs)
+
+
+def read_anchor_directory(path: str | os.PathLike[str]) -> list[bytes]:
+    """The trust-anchor files of directory ``path``, read.
+
+    A directory written by ``shakenkit trust update`` (it holds ``state.json``) yields exactly
+    the root files its state file lists, each checked against the SHA-256 recorded there, all
+    read through one open handle of the directory, so a concurrent update (which swaps the
+    whole directory) is seen entirely or not at all; any other file in it is ignored. Any other
+    directory yields every ``.pem``/``.crt``/``.cer``/``.der`` file, in name order. Raises
+    :class:`OSError`, or :class:`~shakenkit.errors.CaListError` (``directory``) for a trust
+    directory that does not match its state file.
+    """
+    from .calist import STATE_FILE
+
+    p = Path(path)
+    if not (p / STATE_FILE).is_file():
+        return [
+            q.read_bytes()
+            for q in sorted(p.iterdir())
+            if q.is_file() and q.suffix.lower() in ANCHOR_SUFFIXES
+        ]
+    for _ in range(5):
+        try:
+            return _read_trust_directory(p)
+        except FileNotFoundError:
+            continue  # swapped by an update while being read: read the new one
+    raise CaListError(f"the trust directory {p} kept changing while being read", kind="directory")
+
+
+def _read_trust_directory(p: Path) -> list[bytes]:
+    from .calist import STATE_FILE, TrustDirState
+
+    if os.open not in os.supports_dir_fd:  # pragma: no cover - Windows
+        state = TrustDirState.from_json((p / STATE_FILE).read_bytes())
+        blobs = [(r, (p / r.file).read_bytes()) for r in state.roots]
+    else:
+        fd = os.open(p, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        try:
+            state = TrustDirState.from_json(_read_at(fd, STATE_FILE))
+            blobs = [(r, _read_at(fd, r.file)) for r in state.roots]
+        finally:
+            os.close(fd)
+    out: list[bytes] = []
+    for record, blob in blobs:
+        certs = parse_certificates(blob, max_certs=1, max_bytes=_MAX_ANCHOR_FILE)
+        if hashlib.sha256(certs[0].der).hexdigest() != record.sha256:
+            raise CaListError(
+                f"{p / record.file} is not the certificate {STATE_FILE} records (changed by "
+                "hand?); run 'shakenkit trust update' again",
+                kind="directory",
+            )
+        out.append(blob)
+    return out
+
+
+def _read_at(dir_fd: int, name: str) -> bytes:
+    fd = os.open(name, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0), dir_fd=dir_fd)
+    with os.fdopen(fd, "rb") as f:
+        data = f.read(_MAX_ANCHOR_FILE + 1)
+    if len(data) > _MAX_ANCHOR_FILE:
+        raise CaListError(f"{name} in the trust directory is too large", kind="directory")
+    return data

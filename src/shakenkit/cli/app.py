@@ -1,6 +1,7 @@
 """The ``shakenkit`` command: ``verify`` Identity headers or a SIP message, ``scan`` captures and
 call files, show and lint STI certificates (``cert``), ``sign`` a test call, run the ``demo``,
-``traceback`` call files, ``serve`` verification over HTTP (ATIS-1000082).
+``traceback`` call files, ``serve`` verification over HTTP (ATIS-1000082), keep the ``trust``
+anchors equal to the STI-PA's CA list.
 
 Exit status: 0 when every verdict is TN-Validation-Passed, 1 otherwise, 2 on usage errors.
 Usage errors are one line on stderr, ``shakenkit: error: ...``. See docs/cli.md.
@@ -17,7 +18,7 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from .. import __version__
-from . import cert, demo, scan, serve, sign, traceback, verify
+from . import cert, demo, scan, serve, sign, traceback, trust, verify
 from .options import Parser, UsageError
 
 __all__ = ["COMMANDS", "build_parser", "main"]
@@ -31,6 +32,7 @@ COMMANDS: dict[str, ModuleType] = {
     "demo": demo,
     "traceback": traceback,
     "serve": serve,
+    "trust": trust,
 }
 
 

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
+from ..certs.trust import read_anchor_directory
 from ..core.verifier import Policy, Verifier
 from ..errors import ShakenError
 from ..repository.fetch import FetchPolicy
@@ -184,14 +185,16 @@ def add_verification_options(
 
 
 def _anchor_bytes(path: str) -> list[bytes]:
-    """A --trust argument: one PEM/DER file, or every .pem/.crt/.cer/.der file of a directory."""
+    """A --trust argument: one PEM/DER file, or a directory: exactly the roots of a trust
+    directory ``shakenkit trust update`` wrote, else every .pem/.crt/.cer/.der file in it."""
     p = Path(path)
     if p.is_dir():
-        return [
-            read_file(str(f), "trust anchor file")
-            for f in sorted(p.iterdir())
-            if f.is_file() and f.suffix.lower() in (".pem", ".crt", ".cer", ".der")
-        ]
+        try:
+            return read_anchor_directory(p)
+        except ShakenError as e:
+            raise UsageError(e.detail) from e
+        except OSError as e:
+            raise UsageError(f"cannot read trust directory {path!r}: {e.strerror or e}") from e
     return [read_file(path, "trust anchor file")]
 
 
@@ -200,12 +203,7 @@ def verification_inputs(
 ) -> tuple[list[bytes], dict[str, bytes], list[bytes], Policy]:
     """What the verification options name, read: trust anchors, ``--cert`` chains, CRLs and
     the policy (shared by every command that verifies). Raises UsageError."""
-    certs: dict[str, bytes] = {}
-    for spec in args.cert:
-        url, sep, path = spec.rpartition("=")
-        if not sep or not url or not path:
-            raise UsageError(f"--cert wants URL=PEM_FILE, got {spec!r}")
-        certs[url] = read_file(path, "certificate file")
+    certs = cert_map(args.cert)
     anchors = [b for t in args.trust for b in _anchor_bytes(t)]
     crls = [read_file(c, "CRL file") for c in args.crl]
     if args.max_age <= 0:
@@ -322,3 +320,92 @@ def open_out(path: str | None) -> TextIO:
 def safe(text: str) -> str:
     """Text any output encoding can take (lone surrogates from hostile input escaped)."""
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+# -- the STI-PA CA list (trust update, serve --stipa-api; docs/trust.md) --------------------
+
+STIPA_API_HELP = (
+    "the STI-PA API root, e.g. https://authenticate-api.iconectiv.com/api/v1 (POST "
+    "{base}/auth/login, GET {base}/ca-list); credentials from SHAKENKIT_STIPA_USER and "
+    "SHAKENKIT_STIPA_PASSWORD or --credentials"
+)
+
+
+def add_stipa_options(p: Any) -> None:
+    """``--stipa-root`` and ``--credentials`` (shared by ``trust update`` and ``serve``)."""
+    p.add_argument(
+        "--stipa-root",
+        metavar="PEM",
+        default=None,
+        help="the STI-PA root certificate: the list signer must chain to it (not to the STI-CA "
+        "roots the list carries)",
+    )
+    p.add_argument(
+        "--credentials",
+        metavar="FILE",
+        default=None,
+        help="STI-PA API user and password (SHAKENKIT_STIPA_USER=... and "
+        "SHAKENKIT_STIPA_PASSWORD=... lines, or JSON userId/password); the file must be "
+        "readable only by its owner (default: those environment variables)",
+    )
+
+
+def stipa_roots(args: argparse.Namespace) -> list[Any]:
+    """The ``--stipa-root`` certificate(s), parsed. Raises UsageError."""
+    from ..certs.calist import load_stipa_roots
+
+    if args.stipa_root is None:
+        raise UsageError("--stipa-root is required: the STI-PA root the list signer chains to")
+    try:
+        return load_stipa_roots(read_file(args.stipa_root, "STI-PA root file"))
+    except ShakenError as e:
+        raise UsageError(f"--stipa-root {args.stipa_root!r}: {e.detail}") from e
+
+
+def stipa_credentials(args: argparse.Namespace) -> Any:
+    """The STI-PA API credentials: ``--credentials FILE`` (owner-only) or the environment.
+    Raises UsageError (whose message never holds them)."""
+    from ..repository.stipa import ENV_PASSWORD, ENV_USER, StipaCredentials
+
+    if args.credentials is not None:
+        try:
+            return StipaCredentials.from_file(args.credentials)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+    found = StipaCredentials.from_environment()
+    if found is None:
+        raise UsageError(
+            f"the STI-PA API needs credentials: set {ENV_USER} and {ENV_PASSWORD}, "
+            "or give --credentials FILE"
+        )
+    return found
+
+
+def stipa_fetch_policy(args: argparse.Namespace) -> FetchPolicy:
+    """The fetch policy of ``--tls-ca``, ``--allow-host`` and ``--timeout`` for the STI-PA API
+    and the list signer's ``x5u``. Raises UsageError."""
+    if args.tls_ca is not None:
+        read_file(args.tls_ca, "TLS CA file")
+    if not args.timeout > 0:
+        raise UsageError("--timeout must be positive")
+    default = FetchPolicy()
+    try:
+        return FetchPolicy(
+            allow_hosts=frozenset(args.allow_host),
+            tls_ca_file=args.tls_ca,
+            total_timeout=args.timeout,
+            connect_timeout=min(default.connect_timeout, args.timeout),
+        )
+    except ValueError as e:
+        raise UsageError(str(e)) from e
+
+
+def cert_map(specs: list[str]) -> dict[str, bytes]:
+    """``--cert URL=PEM_FILE`` options, read. Raises UsageError."""
+    certs: dict[str, bytes] = {}
+    for spec in specs:
+        url, sep, path = spec.rpartition("=")
+        if not sep or not url or not path:
+            raise UsageError(f"--cert wants URL=PEM_FILE, got {spec!r}")
+        certs[url] = read_file(path, "certificate file")
+    return certs

@@ -11,15 +11,23 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any, TextIO
 
 from .options import (
+    STIPA_API_HELP,
     UsageError,
+    add_stipa_options,
     add_verification_options,
+    cert_map,
     check_x5u,
     crl_signer_inputs,
     fetch_policy,
+    finite_float,
     load_signing_key,
+    stipa_credentials,
+    stipa_fetch_policy,
+    stipa_roots,
     verification_inputs,
 )
 
@@ -33,6 +41,9 @@ EPILOG = """examples:
   shakenkit serve --trust roots/ --workers 2 --host 0.0.0.0 --port 8080
   shakenkit serve --offline --trust root.pem --cert https://cr.example/sp.pem=chain.pem \\
       --key sp-key.pem --x5u https://cr.example/sp.pem
+  SHAKENKIT_STIPA_USER=... SHAKENKIT_STIPA_PASSWORD=... shakenkit serve \\
+      --trust-dir /var/lib/shakenkit/trust --stipa-root /etc/shakenkit/sti-pa-root.pem \\
+      --stipa-api https://authenticate-api.iconectiv.com/api/v1 --trust-refresh 3600
 
   curl -s -H 'Content-Type: application/json' http://127.0.0.1:8080/stir/v1/verification \\
       -d '{"verificationRequest": {"from": {"tn": "12155551212"}, "to": {"tn": ["12155551213"]},
@@ -40,7 +51,9 @@ EPILOG = """examples:
 
 endpoints: POST /stir/v1/verification, POST /stir/v1/signing (with --key/--x5u),
 GET /healthz, GET /metrics (Prometheus), POST /admin/reload (loopback clients only).
-SIGHUP re-reads trust anchors, --cert chains, CRLs and CRL signers without a restart.
+SIGHUP re-reads trust anchors, --cert chains, CRLs and CRL signers without a restart. With
+--trust-dir the anchors follow the STI-PA CA list in DIR (pulled every --trust-refresh seconds
+with --stipa-api); /healthz reports a list past its exp (docs/trust.md).
 """
 
 NOW_HELP = "verification time for requests without 'time' (default: the current time; labs)"
@@ -86,7 +99,90 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     s.add_argument("--key", metavar="PEM", help="the SP's ECDSA P-256 private key")
     s.add_argument("--x5u", metavar="URL", help="URL of the SP's certificate chain")
     add_verification_options(p, now_help=NOW_HELP)
+    t = p.add_argument_group(
+        "the STI-PA CA list (docs/trust.md): trust anchors kept current without a restart"
+    )
+    t.add_argument(
+        "--trust-dir",
+        metavar="DIR",
+        default=None,
+        help="trust the roots of this trust directory ('shakenkit trust update --out DIR'), "
+        "reloaded whenever the list in it changes",
+    )
+    t.add_argument("--stipa-api", metavar="BASE_URL", default=None, help=STIPA_API_HELP)
+    t.add_argument(
+        "--trust-refresh",
+        type=finite_float,
+        default=3600.0,
+        metavar="SECONDS",
+        help="with --stipa-api: pull the CA list this often (default 3600; a failed pull is "
+        "retried after 300 s and keeps the last good list)",
+    )
+    add_stipa_options(t)
     return p
+
+
+def _trust_options(args: argparse.Namespace) -> None:
+    """Check the CA list options (UsageError)."""
+    trust_dir = getattr(args, "trust_dir", None)
+    stipa_api = getattr(args, "stipa_api", None)
+    if stipa_api is not None and trust_dir is None:
+        raise UsageError("--stipa-api needs --trust-dir (where the CA list is kept)")
+    if trust_dir is not None and not args.trust_refresh >= 1:
+        raise UsageError("--trust-refresh must be at least 1 second")
+
+
+def _with_trust_dir(args: argparse.Namespace) -> argparse.Namespace:
+    """The options with ``--trust-dir`` among the ``--trust`` anchors."""
+    trust_dir = getattr(args, "trust_dir", None)
+    if trust_dir is None:
+        return args
+    return argparse.Namespace(**{**vars(args), "trust": [*args.trust, trust_dir]})
+
+
+def _stipa_puller(args: argparse.Namespace) -> Any:
+    """The pull of the CA list ``--stipa-api`` describes (UsageError on bad options)."""
+    from ..errors import CaListError
+    from ..repository.https import HttpsSource, LayeredSource
+    from ..repository.stipa import StipaClient
+    from ..service.trust_refresh import StipaPuller
+
+    roots = stipa_roots(args)
+    credentials = stipa_credentials(args)
+    policy = stipa_fetch_policy(args)
+    try:
+        client = StipaClient(args.stipa_api, policy)
+    except CaListError as e:
+        raise UsageError(f"--stipa-api: {e.detail}") from e
+    https = HttpsSource(policy)
+    certs = cert_map(args.cert)
+    source = LayeredSource(certs, https) if certs else https
+    return StipaPuller(args.trust_dir, client, credentials, roots, source)
+
+
+def _first_pull(args: argparse.Namespace) -> int:
+    """Before serving: a trust directory without a list gets one now (0), or serve stops (1)."""
+    from ..errors import CaListError
+    from ..repository.trustdir import read_trust_state
+
+    try:
+        if read_trust_state(args.trust_dir) is not None:
+            return 0
+    except CaListError as e:
+        raise UsageError(f"--trust-dir: {e.detail}") from e
+    pull = _stipa_puller(args)
+    try:
+        update = pull()
+    except CaListError as e:
+        sys.stderr.write(f"shakenkit: serve: no CA list in {args.trust_dir}: {e.detail}\n")
+        return 1
+    finally:
+        pull.client.close()
+    sys.stderr.write(
+        f"shakenkit: installed CA list sequence {update.calist.sequence} "
+        f"({len(update.calist.roots)} roots) in {args.trust_dir}\n"
+    )
+    return 0
 
 
 class VerifierLoader:
@@ -95,7 +191,7 @@ class VerifierLoader:
     HTTPS repository client, and so one certificate cache, for the life of the process."""
 
     def __init__(self, args: argparse.Namespace) -> None:
-        self.args = args
+        self.args = _with_trust_dir(args)
         self._https: Any = None
 
     def __call__(self) -> Any:
@@ -137,8 +233,19 @@ def build_app(args: argparse.Namespace) -> Any:
     max_body = args.max_body if args.max_body is not None else DEFAULT_MAX_BODY
     if max_body < 1024:
         raise UsageError("--max-body must be at least 1024")
+    _trust_options(args)
+    refresh = None
+    if getattr(args, "trust_dir", None) is not None:
+        from ..service.trust_refresh import TrustRefresh
+
+        pull = _stipa_puller(args) if args.stipa_api is not None else None
+        refresh = TrustRefresh(args.trust_dir, period=args.trust_refresh, pull=pull)
     return ServiceApp(
-        VerifierLoader(args), signing=signing, max_body=max_body, default_now=args.now
+        VerifierLoader(args),
+        signing=signing,
+        max_body=max_body,
+        default_now=args.now,
+        trust_refresh=refresh,
     )
 
 
@@ -168,6 +275,9 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     if not 0 <= args.port <= 65535:
         raise UsageError("--port must be 0..65535")
     options = {k: v for k, v in vars(args).items() if k not in _NOT_CONFIG}
+    _trust_options(args)
+    if args.stipa_api is not None and _first_pull(args) != 0:
+        return 1
     app = build_app(args)  # bad options and unreadable files are usage errors, found here
     if args.workers > 1:
         app.verifier.close()

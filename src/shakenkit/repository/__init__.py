@@ -3,7 +3,8 @@
 Owns the :class:`CertificateSource` protocol and its implementations (:class:`StaticSource`,
 :class:`HttpsSource`, :class:`LayeredSource`) and the hardened HTTPS :class:`Fetcher` behind
 them: URL policy (:class:`FetchPolicy`), HTTP transport, cache, single flight and the
-persistent store.
+persistent store. :mod:`.stipa` fetches the STI-PA's CA list over the same transport and
+:mod:`.trustdir` installs it atomically as a trust directory (docs/trust.md).
 
 May import: :mod:`shakenkit.errors`, :mod:`shakenkit.certs` (docs/architecture.md).
 """

@@ -597,6 +597,40 @@ class _HttpTransport:
         finally:
             _DEADLINE.reset(token)
 
+    def request(
+        self,
+        method: str,
+        target: httpx.URL,
+        *,
+        headers: dict[str, str],
+        content: bytes | None = None,
+    ) -> tuple[int, bytes]:
+        """One API call (the STI-PA's login and ca-list): the guarded connection, deadline and
+        size limit of :meth:`download`, never a redirect (the request may carry credentials);
+        ``(status, body)`` for any other status."""
+        deadline = time.monotonic() + self._policy.total_timeout
+        token = _DEADLINE.set(deadline)
+        try:
+            client = self._sync_client()
+            with client.stream(method, target, headers=headers, content=content) as response:
+                status = response.status_code
+                if 300 <= status < 400:
+                    raise _Failure(
+                        "redirect",
+                        f"the server answered HTTP {status} (a redirect), and API calls are "
+                        "not redirected",
+                    )
+                reader = _BodyReader(self._policy.max_response_bytes, response.headers)
+                for chunk in response.iter_raw():
+                    reader.feed(chunk)
+                    if time.monotonic() > deadline:
+                        raise self._timeout_failure()
+                return status, reader.finish()
+        except Exception as exc:
+            raise self._as_failure(exc) from exc
+        finally:
+            _DEADLINE.reset(token)
+
     async def adownload(self, target: httpx.URL) -> tuple[bytes, httpx.Headers]:
         deadline = self._deadline()
         token = _DEADLINE.set(deadline)

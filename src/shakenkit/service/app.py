@@ -8,7 +8,8 @@ verification). Routes:
 * ``POST /stir/v1/verification`` — ATIS-1000082 verification (:mod:`.schemas`); a body of
   type ``message/sip`` (or ``application/sip``) is a raw SIP INVITE (extension);
 * ``POST /stir/v1/signing`` — ATIS-1000082 signing, when a key and x5u are configured;
-* ``GET /healthz`` — liveness, trust anchors loaded, process id;
+* ``GET /healthz`` — liveness, trust anchors loaded, process id; with ``--trust-dir`` the CA
+  list (``"status": "degraded"`` past its ``exp``);
 * ``GET /metrics`` — Prometheus text format (:mod:`.metrics`);
 * ``POST /admin/reload`` — re-read trust anchors, ``--cert`` chains and CRLs; loopback
   clients only. ``SIGHUP`` does the same.
@@ -93,6 +94,7 @@ class ServiceApp:
         max_body: int = DEFAULT_MAX_BODY,
         default_now: float | None = None,
         metrics: Metrics | None = None,
+        trust_refresh: Any = None,
     ) -> None:
         self._load = load_verifier
         self.verifier = load_verifier()
@@ -102,6 +104,9 @@ class ServiceApp:
         self.metrics = metrics or Metrics()
         self._reload_lock: asyncio.Lock | None = None
         self._sync_task: asyncio.Task[None] | None = None
+        # The STI-PA CA list refresh (service.trust_refresh.TrustRefresh), if configured.
+        self.trust_refresh = trust_refresh
+        self._trust_task: asyncio.Task[None] | None = None
         self._routes: dict[str, tuple[str, Callable[[Scope, bytes], Awaitable[_Reply]]]] = {
             "/stir/v1/verification": ("POST", self._verification),
             "/stir/v1/signing": ("POST", self._signing),
@@ -206,8 +211,15 @@ class ServiceApp:
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError, AttributeError):
             loop.add_signal_handler(signal.SIGHUP, self._on_sighup)
         self._sync_task = loop.create_task(self._sync_metrics_forever())
+        if self.trust_refresh is not None:
+            self._trust_task = loop.create_task(self.trust_refresh.run(self))
 
     async def _shutdown(self) -> None:
+        if self._trust_task is not None:
+            self._trust_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._trust_task
+            await self.trust_refresh.aclose()
         if self._sync_task is not None:
             self._sync_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -318,17 +330,18 @@ class ServiceApp:
         return _Reply(200, _dumps(schemas.signing_response(header)))
 
     async def _healthz(self, scope: Scope, body: bytes) -> _Reply:
-        return _Reply(
-            200,
-            _dumps(
-                {
-                    "status": "ok",
-                    "pid": os.getpid(),
-                    "trust_anchors": len(self.verifier.trust_store),
-                    "signing": self.signing is not None,
-                }
-            ),
-        )
+        health: dict[str, Any] = {
+            "status": "ok",
+            "pid": os.getpid(),
+            "trust_anchors": len(self.verifier.trust_store),
+            "signing": self.signing is not None,
+        }
+        if self.trust_refresh is not None:  # the CA list: past its exp, or none, is degraded
+            health.update(self.trust_refresh.health())
+            trust_list = health["trust_list"]
+            if trust_list.get("expired") or not trust_list.get("installed"):
+                health["status"] = "degraded"
+        return _Reply(200, _dumps(health))
 
     async def _metrics(self, scope: Scope, body: bytes) -> _Reply:
         self.metrics.sync_source(self.verifier.stats())

@@ -18,6 +18,16 @@ Series:
   repository client (``kind`` ``x5u`` or ``crl``);
 * ``shakenkit_certificate_cache_entries{kind}``, ``shakenkit_trust_anchors`` — gauges;
 * ``shakenkit_reloads_total{result}`` — trust anchor / CRL reloads (``ok`` or ``error``).
+
+With ``--trust-dir`` (:class:`TrustListMetrics`, :mod:`.trust_refresh`; with several workers
+the stalest worker's view):
+
+* ``shakenkit_trust_list_sequence`` — sequence of the STI-PA CA list the anchors come from;
+* ``shakenkit_trust_list_expiry_timestamp_seconds`` — that list's ``exp`` (Unix seconds);
+* ``shakenkit_trust_list_age_seconds`` — seconds since the list was last confirmed current
+  with the STI-PA (a successful pull) or installed;
+* ``shakenkit_trust_list_pulls_total{result}`` — pulls: ``installed``, ``unchanged``,
+  ``refused`` (the list failed a check) or ``failed`` (the STI-PA could not be reached).
 """
 
 from __future__ import annotations
@@ -35,7 +45,7 @@ from prometheus_client import (
 )
 from prometheus_client import multiprocess as _mp
 
-__all__ = ["CONTENT_TYPE", "Metrics"]
+__all__ = ["CONTENT_TYPE", "Metrics", "TrustListMetrics"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # Verification latency buckets (seconds): warm verification is ~0.1-0.3 ms, a fetch up to the
@@ -191,3 +201,34 @@ def mark_process_dead(pid: int) -> None:
     """Drop a stopped worker's live gauges (multiprocess mode)."""
     if multiprocess_enabled():
         _mp.mark_process_dead(pid)  # type: ignore[no-untyped-call]
+
+
+class TrustListMetrics:
+    """The trust-list series (module docstring) in ``registry``: set by
+    :class:`~shakenkit.service.trust_refresh.TrustRefresh`."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.sequence = Gauge(
+            "shakenkit_trust_list_sequence",
+            "Sequence of the STI-PA CA list the trust anchors come from",
+            registry=registry,
+            multiprocess_mode="livemin",
+        )
+        self.expiry = Gauge(
+            "shakenkit_trust_list_expiry_timestamp_seconds",
+            "Expiry (exp) of the STI-PA CA list in use, Unix seconds",
+            registry=registry,
+            multiprocess_mode="livemin",
+        )
+        self.age = Gauge(
+            "shakenkit_trust_list_age_seconds",
+            "Seconds since the CA list in use was last confirmed current with the STI-PA",
+            registry=registry,
+            multiprocess_mode="livemax",
+        )
+        self.pulls = Counter(
+            "shakenkit_trust_list_pulls",
+            "STI-PA CA list pulls by result (installed, unchanged, refused, failed)",
+            ["result"],
+            registry=registry,
+        )

@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..certs.trust import read_anchor_directory
 from ..core.verifier import Policy, Verifier
+from ..errors import ShakenError
 from ..repository.fetch import FetchPolicy
 
 __all__ = [
@@ -21,16 +23,16 @@ __all__ = [
 
 
 def _bytes_of(value: bytes | str | os.PathLike[str], what: str) -> list[bytes]:
-    """File contents (a directory: its .pem/.crt/.cer/.der files, as TrustStore reads one)."""
+    """File contents (a directory: its anchor files, as TrustStore reads one; a trust directory
+    of ``shakenkit trust update`` gives exactly its CA list's roots)."""
     if isinstance(value, bytes | bytearray):
         return [bytes(value)]
     p = Path(value)
     if p.is_dir():
-        return [
-            f.read_bytes()
-            for f in sorted(p.iterdir())
-            if f.is_file() and f.suffix.lower() in (".pem", ".crt", ".cer", ".der")
-        ]
+        try:
+            return read_anchor_directory(p)
+        except ShakenError as e:
+            raise ValueError(e.detail) from e
     try:
         return [p.read_bytes()]
     except OSError as e:
@@ -87,7 +89,8 @@ class VerifierConfig:
         crl_signers: Iterable[bytes | str | os.PathLike[str]] = (),
     ) -> VerifierConfig:
         """A configuration from bytes or files: ``trust_anchors`` may name PEM files or
-        directories (their ``.pem``/``.crt``/``.cer``/``.der`` files), ``certificates`` maps
+        directories (their ``.pem``/``.crt``/``.cer``/``.der`` files; a trust directory of
+        ``shakenkit trust update``: exactly its CA list's roots), ``certificates`` maps
         ``x5u`` URLs to chain bytes or files, ``crls`` CRL bytes or files, ``crl_signers`` CRL
         signer certificates (bytes or files). Files are read here,
         once, so workers on other machines need none of them. Raises ValueError when a file
