@@ -3,11 +3,12 @@
 Owns the :class:`CertificateSource` protocol and its implementations (:class:`StaticSource`,
 :class:`HttpsSource`, :class:`LayeredSource`) and the hardened HTTPS :class:`Fetcher` behind
 them: URL policy (:class:`FetchPolicy`), HTTP transport, cache, single flight and the
-persistent store.
+persistent store; :class:`CacheLimits`, the byte budgets of every cache they keep.
 
 May import: :mod:`shakenkit.errors`, :mod:`shakenkit.certs` (docs/architecture.md).
 """
 
+from .cache import DEFAULT_CACHE_LIMITS, CacheLimits
 from .fetch import (
     DEFAULT_POLICY,
     Fetcher,
@@ -20,7 +21,9 @@ from .https import HttpsSource, LayeredSource
 from .sources import CertificateSource, StaticSource
 
 __all__ = [
+    "DEFAULT_CACHE_LIMITS",
     "DEFAULT_POLICY",
+    "CacheLimits",
     "CertificateSource",
     "FetchError",
     "FetchErrorKind",

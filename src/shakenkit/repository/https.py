@@ -18,7 +18,7 @@ from ..certs.certificate import CertChain, parse_chain
 from ..certs.crl import load_crls
 from ..errors import CertificateError, CertificateFetchError
 from .fetch import Fetcher, FetchError, FetchPolicy
-from .sources import CertificateSource, StaticSource
+from .sources import CertificateSource, StaticSource, chain_weight
 
 __all__ = ["HttpsSource", "LayeredSource"]
 
@@ -47,10 +47,11 @@ class HttpsSource:
     """Fetch ``x5u`` certificate chains (and CRLs) over HTTPS, per ATIS-1000074 v003 and
     ATIS-1000080 (standards digest §6.4), caching the parsed objects.
 
-    ``policy`` sets limits, the SSRF allow-list, TLS trust and the cache; ``max_certs`` caps the
-    certificates in one bundle. A chain is never served past its earliest notAfter, a CRL never
-    past its nextUpdate. ``key_refresh_after``: see :meth:`refresh` (key rotation under a
-    reused URL).
+    ``policy`` sets limits, the SSRF allow-list, TLS trust and the cache (its
+    ``cache_limits`` bound the parsed chains, CRLs and remembered failures in bytes);
+    ``max_certs`` caps the certificates in one bundle. A chain is never served past its
+    earliest notAfter, a CRL never past its nextUpdate. ``key_refresh_after``: see
+    :meth:`refresh` (key rotation under a reused URL).
     """
 
     def __init__(
@@ -72,7 +73,12 @@ class HttpsSource:
                 raise ValueError(e.detail) from e
 
         self._chains: Fetcher[CertChain] = Fetcher(
-            parse, policy=self.policy, expires=lambda c: c.not_after, name="x5u", clock=clock
+            parse,
+            policy=self.policy,
+            expires=lambda c: c.not_after,
+            name="x5u",
+            clock=clock,
+            weigh=chain_weight,
         )
         self._crls: Fetcher[CrlList] = Fetcher(
             _parse_crls, policy=self.policy, expires=_crl_expiry, name="crl", clock=clock
