@@ -191,6 +191,8 @@ class Fetcher(Generic[T]):
         refresh keeps the cached object for other callers)."""
         hit = self._fresh_hit(url, max_age)
         if hit is not _MISS:
+            if hit.__class__ is _Negative:
+                raise self._negative_error(url, hit)
             return hit  # type: ignore[return-value]
         target = self._vet_url(url)
         ticket = self._enter(url, max_age)
@@ -214,6 +216,8 @@ class Fetcher(Generic[T]):
         cancel it for the others."""
         hit = self._fresh_hit(url, max_age)
         if hit is not _MISS:
+            if hit.__class__ is _Negative:
+                raise self._negative_error(url, hit)
             return hit  # type: ignore[return-value]
         target = self._vet_url(url)
         ticket = self._enter(url, max_age)
@@ -322,11 +326,12 @@ class Fetcher(Generic[T]):
 
     # ---- cache and single flight ----------------------------------------------------------
 
-    def _fresh_hit(self, url: str, max_age: float | None = None) -> T | object:
-        """The warm path: a fresh entry under exactly this URL string, or a failure remembered
-        for it within ``negative_ttl`` (raised as ``'negative_cache'``). Only vetted URLs are
-        ever stored and the policy never changes, so the URL checks need not run again: an
-        unreachable CRL costs a lookup per call, like a fetched one (issue 20)."""
+    def _fresh_hit(self, url: str, max_age: float | None = None) -> T | _Negative | object:
+        """The warm path: a fresh entry under exactly this URL string (its value), a failure
+        remembered for it within ``negative_ttl`` (the :class:`_Negative` record), or
+        ``_MISS``. Only vetted URLs are ever stored and the policy never changes, so the URL
+        checks need not run again: an unreachable CRL costs a lookup per call, like a fetched
+        one (issue 20)."""
         now = self._clock()
         with self._lock:
             entry = self._cache.get(url)
@@ -339,7 +344,7 @@ class Fetcher(Generic[T]):
             if negative is None or self._closed:
                 return _MISS
             self._negative_hits += 1
-        raise self._negative_error(url, negative, now)
+            return negative
 
     def _enter(
         self, url: str, max_age: float | None = None
@@ -375,13 +380,22 @@ class Fetcher(Generic[T]):
             self._inflight[url] = new
             return new, True
 
-    def _negative_error(self, url: str, negative: _Negative, now: float) -> FetchError:
-        shown = _redact(url) if "@" in url or "?" in url else url
+    def _negative_text(self, url: str, negative: _Negative, now: float | None = None) -> str:
+        """The sentence for a call answered by a remembered failure."""
+        now = self._clock() if now is None else now
+        shown = _redact(url) if "@" in url or "?" in url else url  # vetted URLs have neither
+        return (
+            f"Not retrying {self._name} {shown} for another {round(negative.until - now)} s: "
+            f"the attempt {round(now - negative.failed_at)} s ago failed ({negative.message})"
+        )
+
+    def _negative_error(
+        self, url: str, negative: _Negative, now: float | None = None
+    ) -> FetchError:
         return FetchError(
             "negative_cache",
-            shown,
-            f"Not retrying {self._name} {shown} for another {negative.until - now:.0f} s: "
-            f"the attempt {now - negative.failed_at:.0f} s ago failed ({negative.message})",
+            _redact(url) if "@" in url or "?" in url else url,
+            self._negative_text(url, negative, now),
             cause_kind=cast(FetchErrorKind, negative.kind),
         )
 

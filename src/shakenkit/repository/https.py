@@ -10,19 +10,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from cryptography import x509
 
 from ..certs.certificate import CertChain, parse_chain
 from ..certs.crl import load_crls
 from ..errors import CertificateError, CertificateFetchError
+from .cache import _MISS, _Negative
 from .fetch import Fetcher, FetchError, FetchPolicy
 from .sources import CertificateSource, StaticSource, chain_weight
 
 __all__ = ["HttpsSource", "LayeredSource"]
 
 CrlList = tuple[x509.CertificateRevocationList, ...]
+
+T = TypeVar("T")
 
 
 def _crl_expiry(crls: CrlList) -> float | None:
@@ -41,6 +44,16 @@ def _parse_crls(body: bytes) -> CrlList:
 def _as_436(e: FetchError) -> CertificateFetchError:
     kind = e.cause_kind if e.kind == "negative_cache" and e.cause_kind else e.kind
     return CertificateFetchError(str(e), kind=kind)
+
+
+def _cached(fetcher: Fetcher[T], url: str) -> T | object:
+    """A fresh cached object, or ``_MISS``; a failure remembered for ``url`` is raised as
+    CertificateFetchError (436) straight away: the warm path of every call, one lookup and at
+    most one exception (an unreachable CRL is answered like a fetched one, issue 20)."""
+    hit = fetcher._fresh_hit(url)
+    if hit.__class__ is _Negative:
+        raise CertificateFetchError(fetcher._negative_text(url, hit), kind=hit.kind)
+    return hit
 
 
 class HttpsSource:
@@ -86,6 +99,9 @@ class HttpsSource:
 
     def get(self, url: str) -> CertChain:
         """The chain at ``url`` (cached); CertificateFetchError (436) when it cannot be had."""
+        hit = _cached(self._chains, url)
+        if hit is not _MISS:
+            return hit  # type: ignore[return-value]
         try:
             return self._chains.get(url)
         except FetchError as e:
@@ -93,6 +109,9 @@ class HttpsSource:
 
     async def aget(self, url: str) -> CertChain:
         """Async twin of :meth:`get`, sharing its cache and in-flight requests."""
+        hit = _cached(self._chains, url)
+        if hit is not _MISS:
+            return hit  # type: ignore[return-value]
         try:
             return await self._chains.aget(url)
         except FetchError as e:
@@ -117,7 +136,11 @@ class HttpsSource:
             raise _as_436(e) from None
 
     def get_crl(self, url: str) -> CrlList:
-        """The CRL(s) at ``url`` (cached until nextUpdate)."""
+        """The CRL(s) at ``url`` (cached until nextUpdate; a failure remembered for
+        ``negative_ttl``)."""
+        hit = _cached(self._crls, url)
+        if hit is not _MISS:
+            return hit  # type: ignore[return-value]
         try:
             return self._crls.get(url)
         except FetchError as e:
@@ -125,6 +148,9 @@ class HttpsSource:
 
     async def aget_crl(self, url: str) -> CrlList:
         """Async twin of :meth:`get_crl`."""
+        hit = _cached(self._crls, url)
+        if hit is not _MISS:
+            return hit  # type: ignore[return-value]
         try:
             return await self._crls.aget(url)
         except FetchError as e:

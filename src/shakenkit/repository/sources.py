@@ -60,7 +60,7 @@ class StaticSource:
     out first, parsed again on need). An unknown URL leaves no trace. A configured entry that
     cannot be read or parsed is remembered as a small record (kind, a short reason) for
     ``recheck_after`` seconds, within ``limits.negative_entries`` / ``negative_bytes``, and
-    then read again.
+    then read again. ``clock`` (unix seconds) times those records.
     """
 
     def __init__(
