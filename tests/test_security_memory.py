@@ -9,6 +9,7 @@ cache holds (entries, bytes, files): deterministic numbers, never the process's 
 
 from __future__ import annotations
 
+import datetime as dt
 import gc
 import json
 import os
@@ -23,6 +24,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding
 
 import shakenkit.repository.fetch as fetch_module
 from shakenkit import Verifier
@@ -38,7 +40,7 @@ from shakenkit.repository import (
     HttpsSource,
     StaticSource,
 )
-from shakenkit.testing import TestPKI, make_pki
+from shakenkit.testing import TestPKI, make_pki, sign_identity
 from tests.https_server import HttpsServer, running_https_server
 
 ORIG, DEST = "12155551212", "12155551213"
@@ -131,9 +133,7 @@ def test_distinct_unknown_x5u_urls_do_not_grow_static_source(pki: TestPKI) -> No
     assert stats["entries"] == 0
 
 
-def test_static_source_failures_not_kept_as_exceptions_with_tracebacks(
-    pki: TestPKI, tmp_path: Path
-) -> None:
+def test_static_source_failures_not_kept_as_exceptions_with_tracebacks() -> None:
     """A configured entry that cannot be used, asked for many times: the failure is remembered
     as a small record (kind, short detail) for ``recheck_after`` seconds, never as an exception
     object holding a traceback and the frames' locals."""
@@ -322,12 +322,13 @@ def test_x5u_cache_of_big_chains_bounded_in_bytes_not_count(srv: HttpsServer) ->
     source.close()
 
 
+_PAD_OID = x509.ObjectIdentifier("1.3.6.1.4.1.55555.1")
+
+
 def _big_certificate(i: int, size: int) -> bytes:
     """A self-signed certificate padded with an unknown, non-critical extension."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, f"big {i}")])
-    import datetime as dt
-
     now = dt.datetime.now(dt.timezone.utc)
     cert = (
         x509.CertificateBuilder()
@@ -338,13 +339,11 @@ def _big_certificate(i: int, size: int) -> bytes:
         .not_valid_before(now - dt.timedelta(days=1))
         .not_valid_after(now + dt.timedelta(days=30))
         .add_extension(
-            x509.UnrecognizedExtension(x509.ObjectIdentifier("1.3.6.1.4.1.55555.1"), b"\x00" * size),
+            x509.UnrecognizedExtension(_PAD_OID, b"\x00" * size),
             critical=False,
         )
         .sign(key, hashes.SHA256())
     )
-    from cryptography.hazmat.primitives.serialization import Encoding
-
     return cert.public_bytes(Encoding.DER)
 
 
@@ -412,7 +411,7 @@ def test_disk_cache_evicts_least_recently_used(srv: HttpsServer, tmp_path: Path)
     first.close()
     second: Fetcher[bytes] = Fetcher(bytes, policy=policy, name="rcd")
     assert second.get(urls[0]) == bytes([0]) * 4_000  # from disk: touched
-    assert srv.count(f"/lru/0.bin") == 1
+    assert srv.count("/lru/0.bin") == 1
     for i in range(5, 8):
         second.get(srv.route(f"/lru/{i}.bin", body=bytes([i]) * 4_000))
     assert os.path.exists(second._store.path(urls[0]))  # used recently: kept
@@ -426,7 +425,8 @@ def test_disk_cache_evicts_least_recently_used(srv: HttpsServer, tmp_path: Path)
 
 def _token(header: dict[str, Any], claims: dict[str, Any] | None = None) -> str:
     h = b64url_encode(json.dumps(header).encode())
-    c = b64url_encode(json.dumps(claims or {"iat": 1, "orig": {"tn": ORIG}, "dest": {"tn": [DEST]}}).encode())
+    claims = claims or {"iat": 1, "orig": {"tn": ORIG}, "dest": {"tn": [DEST]}}
+    c = b64url_encode(json.dumps(claims).encode())
     return f"{h}.{c}.{b64url_encode(b'x' * 64)}"
 
 
@@ -449,8 +449,6 @@ def test_distinct_7kb_identity_headers_do_not_grow_the_memo(pki: TestPKI) -> Non
     verifier = pki.verifier()
     now = int(time.time())
     other = ec.generate_private_key(ec.SECP256R1())
-    from shakenkit.testing import sign_identity
-
     def call(i: int) -> None:
         identity = sign_identity(
             other,
@@ -474,7 +472,8 @@ def test_verified_headers_memo_bounded_in_bytes(pki: TestPKI) -> None:
     verified headers there are, the memo stays within its byte budget, and one larger than
     the per-header limit is never kept."""
     urls = [f"https://cr.example.com/{'r' * 600}/{i}.pem" for i in range(400)]
-    verifier = Verifier(trust_anchors=[pki.root_pem], certificates=dict.fromkeys(urls, pki.chain_pem))
+    certificates = dict.fromkeys(urls, pki.chain_pem)
+    verifier = Verifier(trust_anchors=[pki.root_pem], certificates=certificates)
     now = int(time.time())
     passport_module._HEADER_MEMO.clear()
     first = pki.sign(orig=ORIG, dest=DEST, iat=now, x5u=urls[0])
@@ -524,3 +523,41 @@ def test_unreachable_crl_outcome_cached_for_its_retry_interval(
     assert stats["fetches"] == 1 and stats["negative_hits"] == 20
     assert vetted == []
     source.close()
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [("x5u_bytes", -1), ("negative_entries", 1.5), ("disk_bytes", True), ("crl_bytes", "1")],
+)
+def test_cache_limits_refuse_nonsense_budgets(field: str, value: object) -> None:
+    """A budget is an integer >= 0, checked at construction; the error names the field."""
+    with pytest.raises(ValueError, match=field):
+        CacheLimits(**{field: value})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -1.0])
+def test_static_source_refuses_nonsense_recheck_after(value: float) -> None:
+    """``recheck_after`` is a finite number of seconds >= 0."""
+    with pytest.raises(ValueError, match="recheck_after"):
+        StaticSource({}, recheck_after=value)
+
+
+def test_zero_budgets_disable_caches_without_errors(srv: HttpsServer) -> None:
+    """Budgets of 0: nothing is cached or remembered, every call still works."""
+    policy = FetchPolicy(
+        allow_hosts=frozenset({srv.host_port}),
+        tls_ca_file=srv.ca_pem_path,
+        cache_limits=CacheLimits(content_bytes=0, negative_entries=0),
+    )
+    fetcher: Fetcher[bytes] = Fetcher(bytes, policy=policy, name="rcd")
+    ok = srv.route("/zero/ok.bin", body=b"ok")
+    down = srv.route("/zero/down.bin", status=503)
+    for _ in range(2):
+        assert fetcher.get(ok) == b"ok"
+        with pytest.raises(FetchError) as info:
+            fetcher.get(down)
+        assert info.value.kind == "http_status"
+    stats = fetcher.stats()
+    assert (stats["entries"], stats["negative_entries"]) == (0, 0)
+    assert srv.count("/zero/ok.bin") == 2 and srv.count("/zero/down.bin") == 2
+    fetcher.close()
