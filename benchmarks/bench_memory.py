@@ -140,7 +140,7 @@ def _brief(stats: Any) -> str:
     if any(k in stats for k in keys):
         parts.append(" ".join(f"{k}={stats[k]}" for k in keys if k in stats))
     for key, value in stats.items():
-        if isinstance(value, dict) and any(k in value for k in keys):
+        if key != "limits" and isinstance(value, dict) and any(k in value for k in keys):
             parts.append(f"{key}: " + " ".join(f"{k}={value[k]}" for k in keys if k in value))
     return "; ".join(parts) or "-"
 
