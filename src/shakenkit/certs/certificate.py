@@ -269,9 +269,21 @@ def parse_certificates(
     return [_interned(d) for d in ders]
 
 
+#: Bytes of parsed certificates the interning table may hold (each charged ~2x its DER plus
+#: 3 KiB: ~1,400 typical STI certificates).
+INTERN_MAX_BYTES = 8 * 2**20
+
+
+def _interned_size(cert: StiCertificate) -> int:
+    return 2 * len(cert.der) + 3_072
+
+
 # Thousands of SP chains share a few dozen STI-CA intermediates: parse each distinct DER once
-# and share the (immutable) object. Bounded LRU, so hostile bundles cannot grow it.
-_INTERN: LRUCache[bytes, StiCertificate] = LRUCache(maxsize=1024)
+# and share the (immutable) object. An LRU bounded in bytes, so big hostile certificates from an
+# attacker's repository cannot grow it; one larger than the whole table is not interned.
+_INTERN: LRUCache[bytes, StiCertificate] = LRUCache(
+    maxsize=INTERN_MAX_BYTES, getsizeof=_interned_size
+)
 
 _INTERN_LOCK = threading.Lock()
 
@@ -281,8 +293,9 @@ def _interned(der: bytes) -> StiCertificate:
         hit = _INTERN.get(der)
     if hit is None:
         hit = load_certificate(der)
-        with _INTERN_LOCK:
-            _INTERN[der] = hit
+        if _interned_size(hit) <= _INTERN.maxsize:
+            with _INTERN_LOCK:
+                _INTERN[der] = hit
     return hit
 
 

@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 )
 
 from ..errors import PassportError
+from ..repository.cache import ByteMemo
 
 __all__ = [
     "ATTEST_VALUES",
@@ -33,7 +34,9 @@ __all__ = [
     "b64url_decode",
     "b64url_encode",
     "canonical_json",
+    "configure_header_memo",
     "decode_passport",
+    "header_memo_stats",
     "sign_passport",
     "verify_signature",
 ]
@@ -214,10 +217,58 @@ _KNOWN_HEADER = frozenset({"alg", "typ", "ppt", "x5u"})
 _KNOWN_CLAIMS = frozenset({"attest", "origid", "iat", "orig", "dest"})
 
 
-# One signer sends the same protected header on every call: decode each distinct one once.
-# Bounded (cleared when full); the cached dicts are never mutated.
-_HEADER_CACHE: dict[str, tuple[dict[str, Any], PassportHeader]] = {}
-_HEADER_CACHE_MAX = 4096
+#: Bytes the memo of verified protected headers may hold (~1 KiB each: about a thousand
+#: signers' headers; see :func:`configure_header_memo`).
+HEADER_MEMO_BYTES = 1 << 20
+
+#: A protected header longer than this (base64url characters) is never memoized; real ones
+#: are 150-300 characters.
+HEADER_MEMO_MAX_HEADER = 1_024
+
+# One signer sends the same protected header on every call: decode each distinct one once. Only
+# headers of PASSporTs whose signature verified are kept (verify_signature adds them), so what
+# an attacker sends without a valid signature is never held; bounded in bytes, oldest out
+# first. The cached dicts are never mutated.
+_HEADER_MEMO: ByteMemo[tuple[dict[str, Any], PassportHeader]] = ByteMemo(HEADER_MEMO_BYTES)
+
+
+def _header_memo_cost(segment: str) -> int:
+    """Bytes a memo entry holds: the key, the decoded dict and PassportHeader (~3x the
+    segment), plus the objects' fixed overhead."""
+    return 3 * len(segment) + 768
+
+
+def header_memo_stats() -> dict[str, int]:
+    """What the process-wide memo of verified PASSporT headers holds: ``entries``, ``bytes``
+    (as charged) and ``max_bytes``."""
+    return _HEADER_MEMO.stats()
+
+
+def configure_header_memo(max_bytes: int) -> None:
+    """Set the byte budget of the memo of verified PASSporT headers (0 disables it); the memo
+    is emptied."""
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 0:
+        raise ValueError(f"max_bytes must be an integer >= 0, not {max_bytes!r}")
+    _HEADER_MEMO.clear()
+    _HEADER_MEMO.max_bytes = max_bytes
+
+
+def _remember_header(passport: Passport) -> None:
+    """Memoize the protected header of a PASSporT whose signature just verified, if it is one
+    the verifier accepts (ES256, typ passport, no crit) and of ordinary size."""
+    si = passport.signing_input
+    segment = si[: si.find(b".")].decode("ascii")
+    if len(segment) > HEADER_MEMO_MAX_HEADER or _HEADER_MEMO.get(segment) is not None:
+        return
+    header, raw = passport.header, passport.raw_header
+    if (
+        header.alg != "ES256"
+        or header.typ != "passport"
+        or "crit" in header.extra
+        or not isinstance(raw, dict)
+    ):
+        return
+    _HEADER_MEMO.put(segment, (raw, header), _header_memo_cost(segment))
 
 
 def decode_passport(token: str, *, max_bytes: int = DEFAULT_MAX_PASSPORT_BYTES) -> Passport:
@@ -241,13 +292,10 @@ def decode_passport(token: str, *, max_bytes: int = DEFAULT_MAX_PASSPORT_BYTES) 
         raise PassportError(
             "PASSporT is not a full-form JWS (header.payload.signature)", check="passport_decode"
         )
-    cached = _HEADER_CACHE.get(parts[0])
+    cached = _HEADER_MEMO.get(parts[0])
     if cached is None:
         h_raw = _json_object(b64url_decode(parts[0], what="header"), "header")
         cached = (h_raw, _header(h_raw))
-        if len(_HEADER_CACHE) >= _HEADER_CACHE_MAX:
-            _HEADER_CACHE.clear()
-        _HEADER_CACHE[parts[0]] = cached
     c_raw = _json_object(b64url_decode(parts[1], what="payload"), "payload")
     sig = b64url_decode(parts[2], what="signature")
     si = (parts[0] + "." + parts[1]).encode("ascii")
@@ -344,6 +392,7 @@ def verify_signature(passport: Passport, public_key: ec.EllipticCurvePublicKey) 
         public_key.verify(der, passport.signing_input, _ECDSA_SHA256)
     except InvalidSignature:
         return False
+    _remember_header(passport)
     return True
 
 

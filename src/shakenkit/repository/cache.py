@@ -1,20 +1,225 @@
 """Cache entries: RFC 9111 freshness from response headers, entries that know when they expire
-(never past the object's own expiry), negative entries for recent failures.
+(never past the object's own expiry), negative entries for recent failures; and the budgets that
+bound every cache of the repository in bytes (:class:`CacheLimits`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
 from email.utils import parsedate_to_datetime
-from typing import Final, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar
 
+import cachetools
 import httpx
 
-from .failures import FetchErrorKind
-
 T = TypeVar("T")
+V = TypeVar("V")
+
+_MIB: Final = 2**20
+
+
+@dataclass(frozen=True)
+class CacheLimits:
+    """Budgets of the caches a certificate source keeps: one object, handed to each cache and
+    reported by its ``stats()``. Everything an attacker can make a verifier hold (parsed chains
+    and CRLs from hosts they run, failures for URLs they invent, files in ``cache_dir``) is
+    bounded here in **bytes**; an object larger than its whole cache is used once and not kept.
+
+    * ``x5u_bytes``: parsed ``x5u`` chains held in memory (per :class:`HttpsSource` or
+      :class:`StaticSource`); a chain is charged ~2x its DER plus 3 KiB per certificate.
+    * ``crl_bytes``: parsed CRLs held in memory (per source).
+    * ``content_bytes``: any other fetched content (Rich Call Data ``icn``/``jcl``).
+    * ``negative_entries`` / ``negative_bytes``: remembered failures (one per URL, each
+      ~300 bytes plus its URL), per cache; they also expire (``FetchPolicy.negative_ttl``,
+      ``StaticSource(recheck_after=)``).
+    * ``disk_bytes``: the files of ``FetchPolicy.cache_dir`` (shared by all caches writing
+      there); past it the least recently used files are removed.
+
+    Bytes are estimates of what the parsed objects occupy (they err high), not exact
+    interpreter figures; 0 disables a cache. The defaults hold ~3,600 SP chains per source,
+    more ``x5u`` URLs than the live STI ecosystem publishes (docs/fetching.md).
+    """
+
+    x5u_bytes: int = 32 * _MIB
+    crl_bytes: int = 16 * _MIB
+    content_bytes: int = 8 * _MIB
+    negative_entries: int = 4_096
+    negative_bytes: int = 2 * _MIB
+    disk_bytes: int = 256 * _MIB
+
+    def __post_init__(self) -> None:
+        for name, value in asdict(self).items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"CacheLimits.{name} must be an integer >= 0, not {value!r}")
+
+    def memory_bytes(self, name: str) -> int:
+        """The in-memory budget of the cache called ``name`` (``"x5u"``, ``"crl"``, else
+        ``content_bytes``)."""
+        if name == "x5u":
+            return self.x5u_bytes
+        if name == "crl":
+            return self.crl_bytes
+        return self.content_bytes
+
+    def as_dict(self) -> dict[str, int]:
+        """The budgets, for ``stats()``."""
+        return asdict(self)
+
+
+DEFAULT_CACHE_LIMITS: Final = CacheLimits()
+
+# What a cache entry costs beyond its payload: the key's str object, the entry object, the
+# cache's bookkeeping (dict slots, LRU links). Measured roughly; errs high.
+ENTRY_OVERHEAD: Final = 256
+
+_DETAIL_MAX: Final = 200  # characters of a failure's reason kept in a negative record
+
+
+def short_detail(text: str) -> str:
+    """A failure reason as kept in a negative record: at most 200 characters."""
+    return text if len(text) <= _DETAIL_MAX else text[: _DETAIL_MAX - 3] + "..."
+
+
+class ByteLRU(cachetools.LRUCache[str, V]):
+    """An LRU cache bounded in bytes (``getsizeof``, cachetools) and in entries.
+
+    ``put`` refuses (returns False) an item larger than the whole cache instead of raising, so
+    "too big" simply means "not cached"."""
+
+    def __init__(
+        self, max_bytes: int, max_entries: int, getsizeof: Callable[[V], int]
+    ) -> None:
+        super().__init__(maxsize=max_bytes, getsizeof=getsizeof)
+        self.max_entries = max_entries
+
+    def put(self, key: str, value: V) -> bool:
+        """Insert, evicting least recently used entries; False (and ``key`` dropped) when the
+        item alone exceeds the byte budget."""
+        if self.getsizeof(value) > self.maxsize or self.max_entries < 1:
+            self.pop(key, None)
+            return False
+        while key not in self and len(self) >= self.max_entries:
+            self.popitem()
+        self[key] = value
+        return True
+
+
+class ByteMemo(Generic[V]):
+    """A memo of immutable values bounded in bytes and entries, for hot paths: reading is one
+    dict lookup without a lock (``get``); ``put`` (under a lock) drops the oldest entries first
+    and refuses an item larger than the whole budget."""
+
+    def __init__(self, max_bytes: int, max_entries: int = 1 << 30) -> None:
+        self.max_bytes = max_bytes
+        self.max_entries = max_entries
+        self._data: dict[str, V] = {}
+        self._sizes: dict[str, int] = {}
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self.get: Callable[[str], V | None] = self._data.get
+
+    def put(self, key: str, value: V, size: int) -> bool:
+        """Keep ``value`` under ``key``, charged ``size`` bytes; False if it is not kept."""
+        with self._lock:
+            self._drop(key)
+            if size > self.max_bytes or self.max_entries < 1:
+                return False
+            while self._sizes and (
+                self._bytes + size > self.max_bytes or len(self._sizes) >= self.max_entries
+            ):
+                self._drop(next(iter(self._sizes)))
+            self._data[key] = value
+            self._sizes[key] = size
+            self._bytes += size
+            return True
+
+    def discard(self, key: str) -> None:
+        """Forget ``key``."""
+        with self._lock:
+            self._drop(key)
+
+    def _drop(self, key: str) -> None:
+        size = self._sizes.pop(key, None)
+        if size is not None:
+            self._bytes -= size
+            self._data.pop(key, None)
+
+    def clear(self) -> None:
+        """Forget everything."""
+        with self._lock:
+            self._data.clear()
+            self._sizes.clear()
+            self._bytes = 0
+
+    def stats(self) -> dict[str, int]:
+        """``entries``, ``bytes`` (as charged) and ``max_bytes``."""
+        with self._lock:
+            return {"entries": len(self._sizes), "bytes": self._bytes, "max_bytes": self.max_bytes}
+
+
+class NegativeCache:
+    """Recent failures keyed by URL, bounded three ways: entries, bytes (each record counts its
+    URL) and time (a record is void ``ttl`` seconds after the failure and dropped at the next
+    insertion, asked for again or not). Records are small (:class:`_Negative`: kind, a short
+    reason, times), never exceptions. Not locked: its owner holds its own lock.
+
+    One TTL for all records makes insertion order expiry order, so a dict serves as the queue:
+    expired and evicted records leave from the front, and a lookup is one dict access."""
+
+    def __init__(
+        self, max_entries: int, max_bytes: int, ttl: float, timer: Callable[[], float]
+    ) -> None:
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.ttl = ttl
+        self._timer = timer
+        self._data: dict[str, _Negative] = {}
+        self._bytes = 0
+
+    def get(self, key: str, now: float | None = None) -> _Negative | None:
+        """The failure remembered for ``key``, if it is still within its TTL at ``now``."""
+        record = self._data.get(key)
+        if record is None:
+            return None
+        return record if (self._timer() if now is None else now) < record.until else None
+
+    def put(self, key: str, record: _Negative) -> bool:
+        """Remember a failure; False when nothing may be remembered (limits or TTL of 0, or a
+        record larger than the byte budget)."""
+        self.discard(key)
+        if self.ttl <= 0 or self.max_entries < 1 or record.size > self.max_bytes:
+            return False
+        self._expire(record.failed_at)
+        data = self._data
+        while data and (
+            len(data) >= self.max_entries or self._bytes + record.size > self.max_bytes
+        ):
+            self.discard(next(iter(data)))
+        data[key] = record
+        self._bytes += record.size
+        return True
+
+    def discard(self, key: str) -> None:
+        """Forget ``key``."""
+        record = self._data.pop(key, None)
+        if record is not None:
+            self._bytes -= record.size
+
+    def _expire(self, now: float) -> None:
+        data = self._data
+        while data:
+            first = next(iter(data))
+            if now < data[first].until:
+                return
+            self.discard(first)
+
+    def usage(self) -> tuple[int, int]:
+        """(entries, bytes) after dropping expired records."""
+        self._expire(self._timer())
+        return len(self._data), self._bytes
 
 
 _MISS: Final = object()  # "not in the cache" (a cached value may be anything)
@@ -81,6 +286,7 @@ class _Entry(Generic[T]):
     fetched_at: float
     expires_at: float  # fresh while now < expires_at
     hard_expiry: float | None  # expires(obj): never served at or after this, not even stale
+    size: int = 0  # bytes charged to the cache (payload estimate + key + overhead)
 
     def fresh(self, now: float) -> bool:
         return now < self.expires_at
@@ -96,12 +302,29 @@ class _Entry(Generic[T]):
         return self.hard_expiry is None or now < self.hard_expiry
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Negative:
-    kind: FetchErrorKind
+    """A remembered failure: what went wrong, in a sentence of at most 200 characters; never the
+    exception (its traceback would keep the failing frames and their locals alive)."""
+
+    kind: str  # a FetchErrorKind for fetchers; StaticSource adds "io"
     message: str
     failed_at: float
     until: float
+    size: int = 0  # bytes charged: the URL it is keyed by, the message, overhead
+
+    @staticmethod
+    def of(url: str, kind: str, reason: str, now: float, ttl: float) -> _Negative:
+        """A record for ``url`` failing now with ``reason`` (truncated)."""
+        message = short_detail(reason)
+        return _Negative(
+            kind, message, now, now + ttl, len(url) + len(message) + ENTRY_OVERHEAD
+        )
+
+
+def entry_size(entry: _Entry[Any]) -> int:
+    """``getsizeof`` for caches of :class:`_Entry`."""
+    return entry.size
 
 
 def _no_expiry(obj: object) -> float | None:

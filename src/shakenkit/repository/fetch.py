@@ -32,14 +32,24 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable
 from types import TracebackType
-from typing import Final, Generic, Literal, TypeVar
+from typing import Final, Generic, Literal, TypeVar, cast
 
 import anyio.to_thread
-import cachetools
 import httpx
 
 from .aio import running_loop, spawn
-from .cache import _MISS, _Entry, _Negative, _no_expiry, freshness_lifetime
+from .cache import (
+    _MISS,
+    ENTRY_OVERHEAD,
+    ByteLRU,
+    CacheLimits,
+    NegativeCache,
+    _Entry,
+    _Negative,
+    _no_expiry,
+    entry_size,
+    freshness_lifetime,
+)
 from .failures import FetchError, FetchErrorKind, _Failure, _redact
 from .flight import _WAIT_GRACE_S, _Err, _Flight, _Ok
 from .store import _DiskStore
@@ -48,6 +58,7 @@ from .urlpolicy import DEFAULT_POLICY, FetchPolicy, _AddressGuard, _check_target
 
 __all__ = [
     "DEFAULT_POLICY",
+    "CacheLimits",
     "FetchError",
     "FetchErrorKind",
     "FetchPolicy",
@@ -95,6 +106,12 @@ class _Latency:
         }
 
 
+def _weigh_body(obj: object, body: bytes) -> int:
+    """Default estimate of a parsed object's size: three times its body (a parsed certificate
+    or CRL holds its DER plus the decoded structures) plus 1 KiB."""
+    return 3 * len(body) + 1024
+
+
 # --------------------------------------------------------------------------------------------
 # The fetcher
 
@@ -105,8 +122,12 @@ class Fetcher(Generic[T]):
     ``parse(body)`` turns the response body into ``T``; any exception it raises is a ``'parse'``
     failure (sniff PEM/DER there: Content-Type is not trusted, standards digest §6.4).
     ``expires(obj)`` returns the absolute unix time past which ``obj`` must never be served (the
-    leaf ``notAfter``, a CRL's ``nextUpdate``) or None. ``name`` labels logs and messages.
-    ``clock`` (unix seconds) drives cache ages and can be replaced in tests.
+    leaf ``notAfter``, a CRL's ``nextUpdate``) or None. ``name`` labels logs and messages and
+    picks the memory budget in ``policy.cache_limits`` (:meth:`CacheLimits.memory_bytes`).
+    ``weigh(obj, body)`` estimates the bytes a parsed object occupies (default: three times
+    the body); the cache holds at most that budget, and an object larger than all of it is
+    served but not kept. ``clock`` (unix seconds) drives cache ages and can be replaced in
+    tests.
 
     :meth:`get` and :meth:`aget` share one cache and one single-flight table, so concurrent
     callers of one URL, sync or async, cause one request. Do not call :meth:`get` from inside a
@@ -121,21 +142,29 @@ class Fetcher(Generic[T]):
         expires: Callable[[T], float | None] = _no_expiry,
         name: str = "x5u",
         clock: Callable[[], float] = time.time,
+        weigh: Callable[[T, bytes], int] | None = None,
     ) -> None:
         self._parse = parse
         self._policy = policy
         self._expires = expires
         self._name = name
         self._clock = clock
+        self._weigh = weigh or _weigh_body
         self._guard = _AddressGuard(policy)
         self._http = _HttpTransport(policy, self._guard, name)
-        self._store: _DiskStore[T] = _DiskStore(policy, name, clock, self._parse_body)
-        self._lock = threading.Lock()
-        self._cache: cachetools.LRUCache[str, _Entry[T]] = cachetools.LRUCache(
-            maxsize=policy.max_entries
+        self._store: _DiskStore[T] = _DiskStore(
+            policy, name, clock, self._parse_body, self._size
         )
-        self._negative: cachetools.LRUCache[str, _Negative] = cachetools.LRUCache(
-            maxsize=policy.max_entries
+        self._lock = threading.Lock()
+        limits = policy.cache_limits
+        self._cache: ByteLRU[_Entry[T]] = ByteLRU(
+            limits.memory_bytes(name), policy.max_entries, entry_size
+        )
+        self._negative = NegativeCache(
+            min(limits.negative_entries, policy.max_entries),
+            limits.negative_bytes,
+            policy.negative_ttl,
+            clock,
         )
         self._inflight: dict[str, _Flight[T]] = {}
         self._closed = False
@@ -164,6 +193,8 @@ class Fetcher(Generic[T]):
         refresh keeps the cached object for other callers)."""
         hit = self._fresh_hit(url, max_age)
         if hit is not _MISS:
+            if hit.__class__ is _Negative:
+                raise self._negative_error(url, hit)
             return hit  # type: ignore[return-value]
         target = self._vet_url(url)
         ticket = self._enter(url, max_age)
@@ -187,6 +218,8 @@ class Fetcher(Generic[T]):
         cancel it for the others."""
         hit = self._fresh_hit(url, max_age)
         if hit is not _MISS:
+            if hit.__class__ is _Negative:
+                raise self._negative_error(url, hit)
             return hit  # type: ignore[return-value]
         target = self._vet_url(url)
         ticket = self._enter(url, max_age)
@@ -209,9 +242,14 @@ class Fetcher(Generic[T]):
         fetches started; ``disk_hits``: flights answered by the persistent cache;
         ``stale_served``; ``negative_hits``; ``failures_by_kind``: failed fetches and refused URLs
         by kind; ``fetch_latency``: count/total_s/max_s (cumulative), p50_s/p99_s (recent window).
+        ``entries``/``bytes`` and ``negative_entries``/``negative_bytes``: what the caches hold
+        now (bytes as charged against ``limits``); ``limits``: the :class:`CacheLimits`
+        budgets; ``disk`` (with ``cache_dir``): the directory's bytes as last counted and
+        files evicted.
         """
         with self._lock:
-            return {
+            negative_entries, negative_bytes = self._negative.usage()
+            stats: dict[str, object] = {
                 "name": self._name,
                 "hits": self._hits,
                 "misses": self._misses,
@@ -222,10 +260,20 @@ class Fetcher(Generic[T]):
                 "negative_hits": self._negative_hits,
                 "failures_by_kind": dict(self._failures),
                 "entries": len(self._cache),
-                "negative_entries": len(self._negative),
+                "bytes": int(self._cache.currsize),
+                "negative_entries": negative_entries,
+                "negative_bytes": negative_bytes,
                 "in_flight": len(self._inflight),
                 "fetch_latency": self._latency.snapshot(),
+                "limits": {
+                    "memory_bytes": int(self._cache.maxsize),
+                    "max_entries": self._cache.max_entries,
+                    **self._policy.cache_limits.as_dict(),
+                },
             }
+        if self._policy.cache_dir is not None:
+            stats["disk"] = self._store.stats()
+        return stats
 
     def close(self) -> None:
         """Close the sync client and forget async clients (use :meth:`aclose` to close those)."""
@@ -281,20 +329,30 @@ class Fetcher(Generic[T]):
     # ---- cache and single flight ----------------------------------------------------------
 
     def peek(self, url: str) -> T | None:
-        """The fresh cached object for ``url``, or None: no I/O, no waiting."""
+        """The fresh cached object for ``url``, or None (also for a remembered failure): no
+        I/O, no waiting."""
         hit = self._fresh_hit(url)
-        return None if hit is _MISS else hit  # type: ignore[return-value]
+        return None if hit is _MISS or isinstance(hit, _Negative) else hit  # type: ignore[return-value]
 
-    def _fresh_hit(self, url: str, max_age: float | None = None) -> T | object:
-        """The warm path: a fresh entry under exactly this URL string. Only vetted URLs are ever
-        stored and the policy never changes, so the URL checks need not run again."""
+    def _fresh_hit(self, url: str, max_age: float | None = None) -> T | _Negative | object:
+        """The warm path: a fresh entry under exactly this URL string (its value), a failure
+        remembered for it within ``negative_ttl`` (the :class:`_Negative` record), or
+        ``_MISS``. Only vetted URLs are ever stored and the policy never changes, so the URL
+        checks need not run again: an unreachable CRL costs a lookup per call, like a fetched
+        one (issue 20)."""
         now = self._clock()
         with self._lock:
             entry = self._cache.get(url)
-            if entry is not None and not self._closed and entry.young(now, max_age):
-                self._hits += 1
-                return entry.value
-        return _MISS
+            if entry is not None:
+                if not self._closed and entry.young(now, max_age):
+                    self._hits += 1
+                    return entry.value
+                return _MISS
+            negative = self._negative.get(url, now)
+            if negative is None or self._closed:
+                return _MISS
+            self._negative_hits += 1
+            return negative
 
     def _enter(
         self, url: str, max_age: float | None = None
@@ -310,20 +368,17 @@ class Fetcher(Generic[T]):
                     self._hits += 1
                     return _Ok(entry.value, "cache")
                 if entry.fresh(now):  # fresh but older than max_age: refresh, keep it meanwhile
-                    negative = self._negative.get(url)
-                    if negative is not None and now < negative.until:
+                    if self._negative.get(url, now) is not None:
                         return _Ok(entry.value, "cache")  # a refresh just failed: not again yet
                 elif not entry.stale_usable(now, self._policy.stale_if_error):
                     del self._cache[url]
                     entry = None
-            negative = self._negative.get(url)
+            negative = self._negative.get(url, now)
             if negative is not None:
-                if now < negative.until:
-                    if entry is not None:  # stale-if-error while the failure is cached
-                        return _Ok(entry.value, "stale")
-                    self._negative_hits += 1
-                    return _Err(self._negative_error(url, negative, now))
-                del self._negative[url]
+                if entry is not None:  # stale-if-error while the failure is cached
+                    return _Ok(entry.value, "stale")
+                self._negative_hits += 1
+                return _Err(self._negative_error(url, negative, now))
             self._misses += 1
             flight = self._inflight.get(url)
             if flight is not None:
@@ -333,14 +388,23 @@ class Fetcher(Generic[T]):
             self._inflight[url] = new
             return new, True
 
-    def _negative_error(self, url: str, negative: _Negative, now: float) -> FetchError:
-        shown = _redact(url)
+    def _negative_text(self, url: str, negative: _Negative, now: float | None = None) -> str:
+        """The sentence for a call answered by a remembered failure."""
+        now = self._clock() if now is None else now
+        shown = _redact(url) if "@" in url or "?" in url else url  # vetted URLs have neither
+        return (
+            f"Not retrying {self._name} {shown} for another {round(negative.until - now)} s: "
+            f"the attempt {round(now - negative.failed_at)} s ago failed ({negative.message})"
+        )
+
+    def _negative_error(
+        self, url: str, negative: _Negative, now: float | None = None
+    ) -> FetchError:
         return FetchError(
             "negative_cache",
-            shown,
-            f"Not retrying {self._name} {shown} for another {negative.until - now:.0f} s: "
-            f"the attempt {now - negative.failed_at:.0f} s ago failed ({negative.message})",
-            cause_kind=negative.kind,
+            _redact(url) if "@" in url or "?" in url else url,
+            self._negative_text(url, negative, now),
+            cause_kind=cast(FetchErrorKind, negative.kind),
         )
 
     def _deliver(self, outcome: _Ok[T] | _Err) -> T:
@@ -396,10 +460,10 @@ class Fetcher(Generic[T]):
         with self._lock:
             if isinstance(result, _Entry):
                 if result.fresh(now):
-                    self._cache[url] = result
+                    self._cache.put(url, result)  # refused (not kept) if over the budget
                 else:  # already past expires(obj): serve this once, do not cache
                     self._cache.pop(url, None)
-                self._negative.pop(url, None)
+                self._negative.discard(url)
                 if source == "disk":
                     self._disk_hits += 1
                 outcome = _Ok(result.value, source)
@@ -408,11 +472,12 @@ class Fetcher(Generic[T]):
                 message = f"Could not fetch {self._name} {shown}: {result.reason}."
                 error = FetchError(result.kind, shown, message)
                 error.__cause__ = result.__cause__
-                self._negative[url] = _Negative(
-                    result.kind, result.reason, now, now + self._policy.negative_ttl
+                self._negative.put(
+                    url,
+                    _Negative.of(url, result.kind, result.reason, now, self._policy.negative_ttl),
                 )
                 if stale is not None:
-                    self._cache[url] = stale
+                    self._cache.put(url, stale)
                     outcome = _Ok(stale.value, "stale")
                 else:
                     outcome = _Err(error)
@@ -458,7 +523,7 @@ class Fetcher(Generic[T]):
             body = b""
             try:
                 body, headers = self._http.download(target)
-                result = self._make_entry(body, headers)
+                result = self._make_entry(url, body, headers)
             except _Failure as failure:
                 result = failure
             self._record_latency(time.monotonic() - started)
@@ -487,7 +552,7 @@ class Fetcher(Generic[T]):
             body = b""
             try:
                 body, headers = await self._http.adownload(target)
-                result = self._make_entry(body, headers)
+                result = self._make_entry(url, body, headers)
             except _Failure as failure:
                 result = failure
             self._record_latency(time.monotonic() - started)
@@ -507,10 +572,11 @@ class Fetcher(Generic[T]):
         with self._lock:
             self._latency.add(seconds)
 
-    def _make_entry(self, body: bytes, headers: httpx.Headers) -> _Entry[T]:
+    def _make_entry(self, url: str, body: bytes, headers: httpx.Headers) -> _Entry[T]:
         """Parse the body and compute how long it may be served (standards digest §6.4)."""
         now = self._clock()
         obj, hard = self._parse_body(body)
+        size = self._size(url, obj, body)
         lifetime = freshness_lifetime(headers, now)
         policy = self._policy
         # ATIS-1000074 v003 (standards digest §6.4): no or short directive -> 24 h floor; cap.
@@ -519,7 +585,15 @@ class Fetcher(Generic[T]):
         expires_at = now + ttl
         if hard is not None:
             expires_at = min(expires_at, hard)  # never past the leaf notAfter / CRL nextUpdate
-        return _Entry(obj, now, expires_at, hard)
+        return _Entry(obj, now, expires_at, hard, size)
+
+    def _size(self, url: str, obj: T, body: bytes) -> int:
+        """Bytes an entry is charged: the parsed object (``weigh``), its URL key, overhead."""
+        try:
+            weight = int(self._weigh(obj, body))
+        except Exception:  # a weigh function that fails: charge the default
+            weight = _weigh_body(obj, body)
+        return max(weight, 0) + len(url) + ENTRY_OVERHEAD
 
     def _parse_body(self, body: bytes) -> tuple[T, float | None]:
         try:

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from ..certs.certificate import CertChain, parse_chain
 from ..certs.crl import load_crls
 from ..errors import CertificateError, CertificateFetchError
+from .cache import _MISS, _Negative
 from .fetch import Fetcher, FetchError, FetchPolicy
 from .sources import (
     CertificateSource,
@@ -26,10 +27,13 @@ from .sources import (
     StaticSource,
     SupportsClose,
     SupportsStats,
+    chain_weight,
 )
 
 __all__ = ["HttpsSource", "LayeredSource"]
 
+
+T = TypeVar("T")
 
 
 def _crl_expiry(crls: CrlList) -> float | None:
@@ -50,14 +54,25 @@ def _as_436(e: FetchError) -> CertificateFetchError:
     return CertificateFetchError(str(e), kind=kind)
 
 
+def _cached(fetcher: Fetcher[T], url: str) -> T | object:
+    """A fresh cached object, or ``_MISS``; a failure remembered for ``url`` is raised as
+    CertificateFetchError (436) straight away: the warm path of every call, one lookup and at
+    most one exception (an unreachable CRL is answered like a fetched one, issue 20)."""
+    hit = fetcher._fresh_hit(url)
+    if hit.__class__ is _Negative:
+        raise CertificateFetchError(fetcher._negative_text(url, hit), kind=hit.kind)
+    return hit
+
+
 class HttpsSource:
     """Fetch ``x5u`` certificate chains (and CRLs) over HTTPS, per ATIS-1000074 v003 and
     ATIS-1000080 (standards digest §6.4), caching the parsed objects.
 
-    ``policy`` sets limits, the SSRF allow-list, TLS trust and the cache; ``max_certs`` caps the
-    certificates in one bundle. A chain is never served past its earliest notAfter, a CRL never
-    past its nextUpdate. ``key_refresh_after``: see :meth:`refresh` (key rotation under a
-    reused URL).
+    ``policy`` sets limits, the SSRF allow-list, TLS trust and the cache (its
+    ``cache_limits`` bound the parsed chains, CRLs and remembered failures in bytes);
+    ``max_certs`` caps the certificates in one bundle. A chain is never served past its
+    earliest notAfter, a CRL never past its nextUpdate. ``key_refresh_after``: see
+    :meth:`refresh` (key rotation under a reused URL).
     """
 
     def __init__(
@@ -79,7 +94,12 @@ class HttpsSource:
                 raise ValueError(e.detail) from e
 
         self._chains: Fetcher[CertChain] = Fetcher(
-            parse, policy=self.policy, expires=lambda c: c.not_after, name="x5u", clock=clock
+            parse,
+            policy=self.policy,
+            expires=lambda c: c.not_after,
+            name="x5u",
+            clock=clock,
+            weigh=chain_weight,
         )
         self._crls: Fetcher[CrlList] = Fetcher(
             _parse_crls, policy=self.policy, expires=_crl_expiry, name="crl", clock=clock
@@ -87,6 +107,9 @@ class HttpsSource:
 
     def get(self, url: str) -> CertChain:
         """The chain at ``url`` (cached); CertificateFetchError (436) when it cannot be had."""
+        hit = _cached(self._chains, url)
+        if hit is not _MISS:
+            return hit  # type: ignore[return-value]
         try:
             return self._chains.get(url)
         except FetchError as e:
@@ -94,6 +117,9 @@ class HttpsSource:
 
     async def aget(self, url: str) -> CertChain:
         """Async twin of :meth:`get`, sharing its cache and in-flight requests."""
+        hit = _cached(self._chains, url)
+        if hit is not _MISS:
+            return hit  # type: ignore[return-value]
         try:
             return await self._chains.aget(url)
         except FetchError as e:
@@ -126,7 +152,11 @@ class HttpsSource:
             raise _as_436(e) from None
 
     def get_crl(self, url: str) -> CrlList:
-        """The CRL(s) at ``url`` (cached until nextUpdate)."""
+        """The CRL(s) at ``url`` (cached until nextUpdate; a failure remembered for
+        ``negative_ttl``)."""
+        hit = _cached(self._crls, url)
+        if hit is not _MISS:
+            return hit  # type: ignore[return-value]
         try:
             return self._crls.get(url)
         except FetchError as e:
@@ -134,6 +164,9 @@ class HttpsSource:
 
     async def aget_crl(self, url: str) -> CrlList:
         """Async twin of :meth:`get_crl`."""
+        hit = _cached(self._crls, url)
+        if hit is not _MISS:
+            return hit  # type: ignore[return-value]
         try:
             return await self._crls.aget(url)
         except FetchError as e:

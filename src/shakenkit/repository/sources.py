@@ -11,9 +11,11 @@ a mapping or a directory; :mod:`shakenkit.repository` adds HTTPS fetching with c
 
 from __future__ import annotations
 
+import math
 import os
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit
@@ -22,6 +24,14 @@ from cryptography import x509
 
 from ..certs.certificate import CertChain, parse_chain
 from ..errors import CertificateError, CertificateFetchError
+from .cache import (
+    DEFAULT_CACHE_LIMITS,
+    ENTRY_OVERHEAD,
+    ByteMemo,
+    CacheLimits,
+    NegativeCache,
+    _Negative,
+)
 
 __all__ = [
     "CertificateSource",
@@ -34,6 +44,7 @@ __all__ = [
     "StaticSource",
     "SupportsClose",
     "SupportsStats",
+    "chain_weight",
 ]
 
 # What a CRL source returns: the CRLs found at one distribution point.
@@ -130,71 +141,134 @@ class SupportsClose(Protocol):
         ...
 
 
+def chain_weight(chain: CertChain, body: bytes = b"") -> int:
+    """Bytes a parsed chain occupies, roughly: each certificate ~2x its DER plus 3 KiB of parsed
+    fields (measured: ~5 KiB for a 700-byte SP certificate). Shared intermediates are counted
+    in every chain that holds them, so this errs high."""
+    return sum(2 * len(c.der) + 3_072 for c in chain.certs)
+
+
 class StaticSource:
     """Certificates given up front: a mapping of ``x5u`` URL to PEM/DER bytes (or a file path),
     or a directory in which the file named like the URL's last path segment is served.
-    Each chain is parsed once and kept.
+
+    Nothing is kept per URL a call names: parsed chains are keyed by what was configured (the
+    mapping's URL, or the file name in the directory, so distinct URLs ending in one name share
+    one chain), held within ``limits.x5u_bytes`` (:class:`CacheLimits`; least recently stored
+    out first, parsed again on need). An unknown URL leaves no trace. A configured entry that
+    cannot be read or parsed is remembered as a small record (kind, a short reason) for
+    ``recheck_after`` seconds, within ``limits.negative_entries`` / ``negative_bytes``, and
+    then read again. ``clock`` (unix seconds) times those records.
     """
 
     def __init__(
         self,
         certificates: Mapping[str, bytes | str | os.PathLike[str]] | str | os.PathLike[str],
+        *,
+        limits: CacheLimits | None = None,
+        recheck_after: float = 30.0,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        if not (isinstance(recheck_after, int | float) and math.isfinite(recheck_after)):
+            raise ValueError("recheck_after must be a finite number of seconds >= 0")
+        if recheck_after < 0:
+            raise ValueError("recheck_after must be a finite number of seconds >= 0")
         self._dir: Path | None = None
         self._raw: dict[str, bytes | str | os.PathLike[str]] = {}
         if isinstance(certificates, str | os.PathLike):
             self._dir = Path(certificates)
         else:
             self._raw = dict(certificates)
-        self._parsed: dict[str, CertChain | CertificateFetchError] = {}
+        self.limits = limits or DEFAULT_CACHE_LIMITS
+        self.recheck_after = float(recheck_after)
+        self._clock = clock
+        self._chains: ByteMemo[CertChain] = ByteMemo(self.limits.x5u_bytes)
+        self._negative = NegativeCache(
+            self.limits.negative_entries, self.limits.negative_bytes, self.recheck_after, clock
+        )
         self._lock = threading.Lock()
 
-    def _load(self, url: str) -> CertChain:
-        data: bytes | None = None
-        if url in self._raw:
-            v = self._raw[url]
-            data = v if isinstance(v, bytes) else Path(v).read_bytes()
-        elif self._dir is not None:
-            name = os.path.basename(urlsplit(url).path)
-            p = self._dir / name
-            if name and p.is_file() and p.resolve().parent == self._dir.resolve():
-                data = p.read_bytes()
-        if data is None:
-            raise CertificateFetchError(f"no certificate is configured for {url}", kind="not_found")
+    def _key(self, url: str) -> str | None:
+        """What ``url`` names in the configuration: the mapping's key, or the file name in the
+        directory; None when nothing is configured for it."""
+        if self._dir is None:
+            return url if url in self._raw else None
         try:
-            return parse_chain(data)
-        except CertificateError as e:
-            raise CertificateFetchError(
-                f"the certificate configured for {url} is unusable: {e.detail}", kind="parse"
-            ) from e
+            name = os.path.basename(urlsplit(url).path)
+        except ValueError:
+            return None
+        return name or None
+
+    def _read(self, key: str) -> bytes | None:
+        if self._dir is None:
+            v = self._raw[key]
+            return v if isinstance(v, bytes) else Path(v).read_bytes()
+        p = self._dir / key
+        try:
+            here = p.is_file() and p.resolve().parent == self._dir.resolve()
+        except (OSError, ValueError):  # a name no file can have (too long, NUL): not configured
+            return None
+        return p.read_bytes() if here else None
 
     def get(self, url: str) -> CertChain:
-        """Return the chain for ``url`` (parsed once)."""
-        hit = self._parsed.get(url)
-        if hit is None:
+        """Return the chain for ``url``; CertificateFetchError (436) when none is configured or
+        the configured one is unusable."""
+        if not isinstance(url, str):
+            raise CertificateFetchError("the x5u URL is not a string", kind="not_found")
+        hit = self._chains.get(url)  # the mapping's keys are URLs: the warm path
+        if hit is not None:
+            return hit
+        key = self._key(url)
+        if key is not None:
             with self._lock:
-                hit = self._parsed.get(url)
-                if hit is None:
-                    try:
-                        hit = self._load(url)
-                    except CertificateFetchError as e:
-                        hit = e
-                    except OSError as e:
-                        hit = CertificateFetchError(
-                            f"cannot read certificate for {url}: {e}", kind="io"
-                        )
-                    if len(self._parsed) < 100_000:
-                        self._parsed[url] = hit
-        if isinstance(hit, CertificateFetchError):
-            # A fresh exception each time: re-raising one instance would grow its traceback.
-            raise CertificateFetchError(hit.detail, kind=hit.kind)
-        return hit
+                found = self._chains.get(key) or self._negative.get(key) or self._load(key)
+            if isinstance(found, CertChain):
+                return found
+            if found is not None:
+                raise CertificateFetchError(
+                    f"the certificate configured for {url} is unusable: {found.message}",
+                    kind=found.kind,
+                )
+        raise CertificateFetchError(f"no certificate is configured for {url}", kind="not_found")
+
+    def _load(self, key: str) -> CertChain | _Negative | None:
+        """Read and parse the configured entry (lock held): the chain (kept), a failure
+        (remembered for ``recheck_after``), or None when the directory has no such file."""
+        reason: tuple[str, str]
+        try:
+            data = self._read(key)
+            if data is None:
+                return None
+            chain = parse_chain(data)
+        except CertificateError as e:
+            reason = ("parse", e.detail)
+        except OSError as e:
+            reason = ("io", f"cannot be read ({type(e).__name__}: {e.strerror or e})")
+        else:
+            self._chains.put(key, chain, chain_weight(chain) + len(key) + ENTRY_OVERHEAD)
+            return chain
+        record = _Negative.of(key, reason[0], reason[1], self._clock(), self.recheck_after)
+        self._negative.put(key, record)
+        return record
 
     async def aget(self, url: str) -> CertChain:
         """Async twin of :meth:`get` (no I/O beyond a local file read)."""
         return self.get(url)
 
     def peek(self, url: str) -> CertChain | None:
-        """The chain for ``url`` if it was already parsed, else None."""
-        hit = self._parsed.get(url)
-        return hit if isinstance(hit, CertChain) else None
+        """The chain configured under exactly ``url`` if it is parsed and held, else None."""
+        return self._chains.get(url) if isinstance(url, str) else None
+
+    def stats(self) -> dict[str, Any]:
+        """What the source holds: ``entries``/``bytes`` (parsed chains, bytes as charged),
+        ``negative_entries``/``negative_bytes`` (remembered failures) and ``limits``."""
+        chains = self._chains.stats()
+        with self._lock:
+            negative_entries, negative_bytes = self._negative.usage()
+        return {
+            "entries": chains["entries"],
+            "bytes": chains["bytes"],
+            "negative_entries": negative_entries,
+            "negative_bytes": negative_bytes,
+            "limits": {**self.limits.as_dict(), "recheck_after": self.recheck_after},
+        }

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from .cache import DEFAULT_CACHE_LIMITS, CacheLimits
 from .failures import _Failure
 
 # RFC 6052 well-known NAT64 prefix: the low 32 bits are an IPv4 address.
@@ -32,6 +33,8 @@ class FetchPolicy:
     allow-listed host bypasses the SSRF address check; a ``HOST:PORT`` entry also allows that
     port. ``total_timeout`` is wall clock for the whole request including redirects and the
     body. ``min_ttl``/``max_ttl``/``negative_ttl``/``stale_if_error`` are seconds.
+    ``max_entries`` caps the entries of each cache; ``cache_limits`` (:class:`CacheLimits`)
+    bounds them, the remembered failures and ``cache_dir`` in bytes.
     """
 
     allowed_ports: frozenset[int] = frozenset({443, 8443})
@@ -50,6 +53,7 @@ class FetchPolicy:
     stale_if_error: float = 0.0
     max_entries: int = 10_000
     cache_dir: str | None = None
+    cache_limits: CacheLimits = DEFAULT_CACHE_LIMITS
 
     def __post_init__(self) -> None:
         _check_types(self)
@@ -74,6 +78,8 @@ class FetchPolicy:
             raise ValueError("min_ttl must not exceed max_ttl")
         if self.max_entries < 1:
             raise ValueError("max_entries must be >= 1")
+        if not isinstance(self.cache_limits, CacheLimits):
+            raise ValueError("cache_limits must be a CacheLimits")
 
 
 def _check_types(p: FetchPolicy) -> None:
