@@ -31,7 +31,7 @@ import os
 import sys
 import time
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any, Literal
 
@@ -49,14 +49,7 @@ from .packets import (
     PacketDecoder,
 )
 from .pcap import PCAP_MAGICS, PCAPNG_MAGIC, read_pcap, read_pcapng
-from .records import (
-    CallRecord,
-    CaptureError,
-    CaptureWarning,
-    Progress,
-    Warn,
-    warn_default,
-)
+from .records import CallRecord, CaptureError, CaptureWarning, Progress, warn_default
 from .text import read_sip_text
 
 if TYPE_CHECKING:
@@ -189,8 +182,8 @@ def read_records(
     *,
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     invites_only: bool = True,
-    progress: Progress | None = None,
-    on_warning: Warn | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    on_warning: Callable[[str], None] | None = None,
 ) -> Iterator[CallRecord]:
     """Read the calls in a file (a path, ``-`` for stdin, or a binary file object), whatever its
     format (sniffed; gzip-compressed files too). Raises :class:`CaptureError` when the file
