@@ -858,3 +858,32 @@ def test_arbitrary_pcapng_blocks_never_raise(blocks: list[tuple[int, bytes]], cu
     with contextlib.suppress(CaptureError):
         for r in read_records(io.BytesIO(data[: 28 + cut]), on_warning=lambda m: None):  # type: ignore[arg-type]
             assert r.message is not None or r.error is not None
+
+
+class _Pipe(io.RawIOBase):
+    """A non-seekable byte stream (a pipe) that returns at most ``step`` bytes a read."""
+
+    def __init__(self, data: bytes, step: int = 1000) -> None:
+        self._data, self._step = data, step
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        n = min(len(b), self._step, len(self._data))
+        b[:n], self._data = self._data[:n], self._data[n:]
+        return n
+
+
+@pytest.mark.parametrize("name", ["calls.pcap", "calls.pcapng", "calls.jsonl", "calls.sip"])
+@pytest.mark.parametrize("gz", [False, True])
+def test_every_format_from_a_pipe(monkeypatch: pytest.MonkeyPatch, name: str, gz: bool) -> None:
+    """stdin that cannot seek, arriving in small reads, gzip-compressed or not: the same
+    records as from the file (the head read for sniffing is put back, never seeked to)."""
+    data = (SAMPLES / name).read_bytes()
+
+    class Stdin:
+        buffer = io.BufferedReader(_Pipe(gzip.compress(data) if gz else data))
+
+    monkeypatch.setattr("sys.stdin", Stdin)
+    assert ids(records("-")) == ids(records(SAMPLES / name))

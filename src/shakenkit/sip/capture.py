@@ -147,10 +147,11 @@ def _head(f: Any) -> bytes:
     return head
 
 
-def _rewound(f: Any) -> tuple[bytes, Any]:
-    """Read the first bytes of ``f`` and return them with a stream positioned at 0."""
+def _rewound(f: Any, seek: bool = True) -> tuple[bytes, Any]:
+    """Read the first bytes of ``f`` and return them with a stream positioned at 0 (``f``
+    itself rewound when it can seek and ``seek``, else a stream that puts them back)."""
     head = _head(f)
-    if f.seekable():
+    if seek and f.seekable():
         f.seek(0)
         return head, f
     return head, io.BufferedReader(_Prefixed(head, f))
@@ -224,7 +225,9 @@ def read_records(
                 raw = f
                 f = gzip.GzipFile(fileobj=raw, mode="rb")
                 owned.append(f)
-                head, f = _rewound(f)
+                # A GzipFile "seeks" back by decompressing again, from its source: not from a
+                # pipe. Put the head back instead.
+                head, f = _rewound(f, seek=False)
                 if progress is not None and raw.seekable():
 
                     def tick(items: int, nbytes: int) -> None:
