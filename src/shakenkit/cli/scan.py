@@ -147,9 +147,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     dest = open_out(args.out)
     err = sys.stderr
     unit = "packets" if formats and formats <= {"pcap", "pcapng"} else "records"
-    progress = Progress(
-        err, quiet=args.quiet, total_bytes=input_size(list(args.files)), unit=unit
-    )
+    progress = Progress(err, quiet=args.quiet, total_bytes=input_size(list(args.files)), unit=unit)
     tally = _ScanTally()
     status = 0
 

@@ -17,8 +17,6 @@ from .text import lines
 __all__ = ["jsonl_record", "read_jsonl"]
 
 
-
-
 def _time_value(v: Any) -> float | None:
     if v is None:
         return None

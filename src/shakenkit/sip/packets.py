@@ -413,9 +413,7 @@ class PacketDecoder:
         else:
             self.holding.pop(key, None)
         return [
-            self._record(m, frame, ts, "tcp")
-            for m in msgs
-            if not self.invites_only or is_invite(m)
+            self._record(m, frame, ts, "tcp") for m in msgs if not self.invites_only or is_invite(m)
         ]
 
     def _reset(self, st: _TcpStream) -> None:

@@ -319,8 +319,7 @@ def read_pcapng(
                 if itf.linktype not in SUPPORTED_LINKTYPES and itf.linktype not in warned:
                     warned.add(itf.linktype)
                     warn(
-                        f"{name}: link type {itf.linktype} is not supported: its frames are "
-                        "skipped"
+                        f"{name}: link type {itf.linktype} is not supported: its frames are skipped"
                     )
             elif btype == _SHB:
                 (major,) = struct.unpack_from(e + "H", buf, pos + 12) if blen >= 28 else (0,)
