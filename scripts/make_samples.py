@@ -13,18 +13,14 @@ and signatures, which are random on each run.
 from __future__ import annotations
 
 import json
-import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from scapy.layers.inet import ICMP, IP, TCP, UDP, IPerror, UDPerror
-from scapy.layers.inet6 import IPv6
-from scapy.layers.l2 import CookedLinuxV2, Ether
-from scapy.packet import Packet, Raw
-from scapy.utils import PcapNgWriter, wrpcap
-
 from shakenkit.testing import TestPKI, make_pki
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests import packets as pk
 
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z: capture time of the first call
 DAY = 86_400
@@ -164,99 +160,61 @@ def calls(pki: TestPKI) -> list[Call]:
     ]
 
 
-def frames(pki: TestPKI) -> tuple[list[Packet], list[Call]]:
+Frame = tuple[float, bytes, bytes]  # capture time, the IP packet, the Ethernet frame
+
+
+def frames(pki: TestPKI) -> tuple[list[Frame], list[Call]]:
     """The capture: every call's INVITE plus the SIP and media traffic around it."""
-    out: list[Packet] = []
+    out: list[Frame] = []
 
-    def add(pkt: Packet, t: float) -> None:
-        pkt.time = t
-        out.append(pkt)
+    def add(ip: bytes, t: float, *, back: bool = False) -> None:
+        v6 = ip[0] >> 4 == 6
+        src, dst = (pk.MAC_B, pk.MAC_A) if back else (pk.MAC_A, pk.MAC_B)
+        eth = pk.ether(ip, pk.ETH_IPV6 if v6 else pk.ETH_IPV4, src=src, dst=dst)
+        out.append((t, ip, eth))
 
-    eth = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
-    back = Ether(src="02:00:00:00:00:02", dst="02:00:00:00:00:01")
+    def fwd(seg: bytes, proto: int = 17) -> bytes:
+        return pk.ipv4(seg, UAC, UAS, proto)
+
+    def rev(seg: bytes, proto: int = 17) -> bytes:
+        return pk.ipv4(seg, UAS, UAC, proto)
+
     cs = calls(pki)
     for n, call in enumerate(cs, start=1):
         t = T0 + call.at
         msg = invite(call, n)
         if call.transport == "udp6":
-            add(eth / IPv6(src=UAC6, dst=UAS6) / UDP(sport=5060, dport=5060) / Raw(msg), t)
+            add(pk.ipv6(pk.udp(msg), UAC6, UAS6, 17), t)
             continue
         if call.transport == "tcp":
             sport, seq, ack = 40_000 + n, 1_000_000, 5_000_000
-            fwd = eth / IP(src=UAC, dst=UAS)
-            rev = back / IP(src=UAS, dst=UAC)
-            add(fwd / TCP(sport=sport, dport=5060, flags="S", seq=seq - 1), t - 0.010)
-            add(rev / TCP(sport=5060, dport=sport, flags="SA", seq=ack - 1, ack=seq), t - 0.009)
-            add(fwd / TCP(sport=sport, dport=5060, flags="A", seq=seq, ack=ack), t - 0.008)
+            add(fwd(pk.tcp(b"", sport, 5060, flags="S", seq=seq - 1), 6), t - 0.010)
+            add(
+                rev(pk.tcp(b"", 5060, sport, flags="SA", seq=ack - 1, ack=seq), 6),
+                t - 0.009,
+                back=True,
+            )
+            add(fwd(pk.tcp(b"", sport, 5060, flags="A", seq=seq, ack=ack), 6), t - 0.008)
             cut = len(msg) // 2
-            add(
-                fwd / TCP(sport=sport, dport=5060, flags="A", seq=seq, ack=ack) / Raw(msg[:cut]),
-                t - 0.001,
-            )
-            add(
-                fwd
-                / TCP(sport=sport, dport=5060, flags="PA", seq=seq + cut, ack=ack)
-                / Raw(msg[cut:]),
-                t,
-            )
+            add(fwd(pk.tcp(msg[:cut], sport, 5060, flags="A", seq=seq, ack=ack), 6), t - 0.001)
+            add(fwd(pk.tcp(msg[cut:], sport, 5060, flags="PA", seq=seq + cut, ack=ack), 6), t)
             trying = response(100, "Trying", n)
-            add(
-                rev
-                / TCP(sport=5060, dport=sport, flags="PA", seq=ack, ack=seq + len(msg))
-                / Raw(trying),
-                t + 0.002,
-            )
+            seg = pk.tcp(trying, 5060, sport, flags="PA", seq=ack, ack=seq + len(msg))
+            add(rev(seg, 6), t + 0.002, back=True)
             continue
-        add(eth / IP(src=UAC, dst=UAS) / UDP(sport=5060, dport=5060) / Raw(msg), t)
-        add(
-            back
-            / IP(src=UAS, dst=UAC)
-            / UDP(sport=5060, dport=5060)
-            / Raw(response(100, "Trying", n)),
-            t + 0.002,
-        )
+        add(fwd(pk.udp(msg)), t)
+        add(rev(pk.udp(response(100, "Trying", n))), t + 0.002, back=True)
     # Noise that must be ignored: responses, other requests, media, an ICMP error quoting an
     # INVITE, and a keep-alive.
-    add(
-        back / IP(src=UAS, dst=UAC) / UDP(sport=5060, dport=5060) / Raw(response(200, "OK", 1)),
-        T0 + 1,
-    )
-    add(eth / IP(src=UAC, dst=UAS) / UDP(sport=5060, dport=5060) / Raw(request("ACK", 1)), T0 + 1.1)
-    add(
-        eth / IP(src=UAC, dst=UAS) / UDP(sport=49170, dport=20000) / Raw(b"\x80\x00" + bytes(170)),
-        T0 + 1.2,
-    )
-    add(eth / IP(src=UAC, dst=UAS) / UDP(sport=5060, dport=5060) / Raw(request("BYE", 1)), T0 + 16)
-    add(eth / IP(src=UAC, dst=UAS) / UDP(sport=5060, dport=5060) / Raw(b"\r\n\r\n"), T0 + 17)
+    add(rev(pk.udp(response(200, "OK", 1))), T0 + 1, back=True)
+    add(fwd(pk.udp(request("ACK", 1))), T0 + 1.1)
+    add(fwd(pk.udp(b"\x80\x00" + bytes(170), 49170, 20000)), T0 + 1.2)
+    add(fwd(pk.udp(request("BYE", 1))), T0 + 16)
+    add(fwd(pk.udp(b"\r\n\r\n")), T0 + 17)
     quoted = invite(cs[0], 1)[:400]
-    add(
-        back
-        / IP(src=UAS, dst=UAC)
-        / ICMP(type=3, code=3)
-        / IPerror(src=UAC, dst=UAS)
-        / UDPerror(sport=5060, dport=5060)
-        / Raw(quoted),
-        T0 + 18,
-    )
-    out.sort(key=lambda p: float(p.time))
+    add(rev(pk.icmp_unreachable(fwd(pk.udp(quoted))), 1), T0 + 18, back=True)
+    out.sort(key=lambda f: f[0])
     return out, cs
-
-
-def cooked(pkts: list[Packet]) -> list[tuple[Packet, str]]:
-    """The same frames as seen on Linux 'any' (SLL2) and, for the IPv6 call, a raw-IP link."""
-    out: list[tuple[Packet, str]] = []
-    for p in pkts:
-        inner = p.payload
-        if isinstance(inner, IPv6):
-            q: Packet = IPv6(bytes(inner))
-            ifname = "raw0"
-        else:
-            q = CookedLinuxV2(proto=0x0800, ifindex=2, lladdrtype=1, pkttype=0, lladdrlen=6)
-            q = q / IP(bytes(inner))
-            ifname = "any"
-        q.time = p.time
-        out.append((q, ifname))
-    return out
 
 
 def sip_text(cs: list[Call]) -> bytes:
@@ -326,7 +284,6 @@ The calls and the verdict each gets:
 
 
 def main(out: Path = OUT) -> None:
-    logging.getLogger("scapy").setLevel(logging.ERROR)  # mixed link types in the pcapng are meant
     out.mkdir(parents=True, exist_ok=True)
     pki = make_pki(
         spc="123A",
@@ -339,12 +296,16 @@ def main(out: Path = OUT) -> None:
     (out / "chain.pem").write_bytes(pki.chain_pem)
     (out / "sp-key.pem").write_bytes(pki.leaf_key_pem)
     pkts, cs = frames(pki)
-    wrpcap(str(out / "calls.pcap"), pkts)
-    w = PcapNgWriter(str(out / "calls.pcapng"))
-    for q, ifname in cooked(pkts):
-        q.sniffed_on = ifname
-        w.write(q)
-    w.close()
+    pk.write_pcap(out / "calls.pcap", [(eth, t) for t, _ip, eth in pkts])
+    # The pcapng: the IPv4 frames on a Linux cooked capture v2 interface (0), the IPv6 one on a
+    # raw-IP interface (1).
+    with (out / "calls.pcapng").open("wb") as f:
+        w = pk.PcapNgWriter(f, (276, 101))
+        for t, ip, _eth in pkts:
+            if ip[0] >> 4 == 6:
+                w.write(ip, t, 1)
+            else:
+                w.write(pk.sll2(ip, ifindex=2), t, 0)
     (out / "calls.sip").write_bytes(sip_text(cs))
     (out / "invite.sip").write_bytes(invite(cs[0], 1))
     (out / "calls.jsonl").write_bytes(jsonl(cs))

@@ -1,8 +1,8 @@
 """shakenkit.capture: INVITEs from pcap/pcapng (link types, IPv4/IPv6, UDP, TCP reassembly,
 fragments), SIP text files and JSON Lines; freshness judged at capture time.
 
-Captures are built here with scapy (the library shakenkit reads them with), at the fixed time
-NOW of the test suite.
+Captures are built here with tests/packets.py (frames and capture files written by hand from
+the protocol documents, independently of the reader), at the fixed time NOW of the test suite.
 """
 
 from __future__ import annotations
@@ -18,11 +18,6 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from scapy.layers.inet import ICMP, IP, TCP, UDP, IPerror, UDPerror, fragment
-from scapy.layers.inet6 import IPv6, IPv6ExtHdrFragment, fragment6
-from scapy.layers.l2 import CookedLinux, CookedLinuxV2, Dot1Q, Ether, Loopback
-from scapy.packet import Packet, Raw
-from scapy.utils import PcapNgWriter, PcapWriter
 
 from shakenkit import Verifier
 from shakenkit.sip import SipParseError
@@ -30,6 +25,7 @@ from shakenkit.sip.capture import (
     MAX_TCP_STREAMS,
     CallRecord,
     CaptureError,
+    CaptureWarning,
     judged_at,
     read_records,
     sniff_file,
@@ -37,11 +33,11 @@ from shakenkit.sip.capture import (
     verify_records,
 )
 from shakenkit.testing import TestPKI
+from tests import packets as pk
 from tests.conftest import DEST_TN, NOW, ORIG_TN
+from tests.packets import A6, B6, A, B, Frame
 
-A, B = "192.0.2.10", "198.51.100.20"
-A6, B6 = "2001:db8::10", "2001:db8::20"
-ETH = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")  # no MAC resolution by scapy
+pytestmark = pytest.mark.filterwarnings("ignore::shakenkit.sip.CaptureWarning")
 
 
 def invite(identity: str | None, n: int = 1, *, body: str = "v=0\r\n", date: int = NOW) -> bytes:
@@ -75,26 +71,16 @@ def header(pki: TestPKI) -> str:
     return pki.sign(orig=ORIG_TN, dest=DEST_TN, iat=NOW)
 
 
-def udp(payload: bytes, t: float = NOW, *, v6: bool = False) -> Packet:
-    ip = IPv6(src=A6, dst=B6) if v6 else IP(src=A, dst=B)
-    p = ETH / ip / UDP(sport=5060, dport=5060) / Raw(payload)
-    p.time = t
-    return p
+def udp(payload: bytes, t: float = NOW, *, v6: bool = False) -> Frame:
+    return pk.udp_frame(payload, v6=v6), t
 
 
-def tcp(payload: bytes, seq: int, t: float = NOW, *, flags: str = "PA", v6: bool = False) -> Packet:
-    ip = IPv6(src=A6, dst=B6) if v6 else IP(src=A, dst=B)
-    p = ETH / ip / TCP(sport=40000, dport=5060, seq=seq, flags=flags) / Raw(payload)
-    p.time = t
-    return p
+def tcp(payload: bytes, seq: int, t: float = NOW, *, flags: str = "PA", v6: bool = False) -> Frame:
+    return pk.tcp_frame(payload, seq, flags=flags, v6=v6), t
 
 
-def write(path: Path, pkts: list[Packet], **kw: Any) -> Path:
-    w = PcapWriter(str(path), **kw)
-    for p in pkts:
-        w.write(p)
-    w.close()
-    return path
+def write(path: Path, pkts: list[Frame], **kw: Any) -> Path:
+    return pk.write_pcap(path, pkts, **kw)
 
 
 def records(path: Path | str, **kw: Any) -> list[CallRecord]:
@@ -123,10 +109,10 @@ def test_udp_over_ethernet_pcap(tmp_path: Path, header: str) -> None:
     ("kw", "magic"),
     [
         ({}, None),
-        ({"endianness": ">"}, b"\xa1\xb2\xc3\xd4"),
-        ({"endianness": "<"}, b"\xd4\xc3\xb2\xa1"),
-        ({"endianness": ">", "nano": True}, b"\xa1\xb2\x3c\x4d"),
-        ({"endianness": "<", "nano": True}, b"\x4d\x3c\xb2\xa1"),
+        ({"big_endian": True}, b"\xa1\xb2\xc3\xd4"),
+        ({"big_endian": False}, b"\xd4\xc3\xb2\xa1"),
+        ({"big_endian": True, "nano": True}, b"\xa1\xb2\x3c\x4d"),
+        ({"big_endian": False, "nano": True}, b"\x4d\x3c\xb2\xa1"),
         ({"gz": True}, b"\x1f\x8b"),
     ],
 )
@@ -152,10 +138,8 @@ def raw_pcap(path: Path, linktype: int, frames: list[bytes], t: int = NOW) -> Pa
 
 def test_linux_cooked_capture_sll_and_sll2(tmp_path: Path, header: str) -> None:
     """Linux 'any' captures: SLL (113) and SLL2 (276)."""
-    ip = IP(src=A, dst=B) / UDP(sport=5060, dport=5060) / Raw(invite(header))
-    sll = bytes(CookedLinux(pkttype=0, lladdrtype=1, lladdrlen=6, proto=0x0800) / ip)
-    sll2 = bytes(CookedLinuxV2(proto=0x0800, ifindex=1, lladdrtype=1, lladdrlen=6) / ip)
-    for lt, frame in ((113, sll), (276, sll2)):
+    ip = pk.ipv4(pk.udp(invite(header)), A, B, 17)
+    for lt, frame in ((113, pk.sll(ip)), (276, pk.sll2(ip))):
         [r] = records(raw_pcap(tmp_path / f"{lt}.pcap", lt, [frame]))
         assert r.call_id == "call-1@sp.example.com" and r.frame == 1
 
@@ -163,35 +147,32 @@ def test_linux_cooked_capture_sll_and_sll2(tmp_path: Path, header: str) -> None:
 @pytest.mark.parametrize("linktype", [101, 12, 228, 229, 0])
 def test_raw_ip_and_loopback_link_types(tmp_path: Path, header: str, linktype: int) -> None:
     """Raw IP (101, 12: IPv4 or IPv6 by version; 228 IPv4; 229 IPv6) and BSD loopback (0)."""
-    v6 = linktype == 229
-    ip = (IPv6(src=A6, dst=B6) if v6 else IP(src=A, dst=B)) / UDP() / Raw(invite(header))
-    frame = bytes(Loopback(type=2) / ip) if linktype == 0 else bytes(ip)
+    seg = pk.udp(invite(header))
+    ip = pk.ipv6(seg, A6, B6, 17) if linktype == 229 else pk.ipv4(seg, A, B, 17)
+    frame = pk.loopback(ip) if linktype == 0 else ip
     [r] = records(raw_pcap(tmp_path / "r.pcap", linktype, [frame]))
     assert r.message is not None and r.message.calling_tn == ORIG_TN
 
 
 def test_raw_ip_ipv6(tmp_path: Path, header: str) -> None:
-    frame = bytes(IPv6(src=A6, dst=B6) / UDP() / Raw(invite(header)))
+    frame = pk.ipv6(pk.udp(invite(header)), A6, B6, 17)
     [r] = records(raw_pcap(tmp_path / "r6.pcap", 101, [frame]))
     assert r.call_id == "call-1@sp.example.com"
 
 
 def test_unsupported_link_type_is_skipped(tmp_path: Path, header: str) -> None:
-    frame = bytes(IP(src=A, dst=B) / UDP() / Raw(invite(header)))
+    frame = pk.ipv4(pk.udp(invite(header)), A, B, 17)
     assert records(raw_pcap(tmp_path / "x.pcap", 147, [frame])) == []
 
 
 def test_pcapng_with_two_interfaces(tmp_path: Path, header: str) -> None:
     """pcapng (0a0d0d0a): interfaces with different link types (Ethernet and SLL2)."""
     path = tmp_path / "c.pcapng"
-    w = PcapNgWriter(str(path))
-    a = udp(invite(header, 1), NOW + 0.5)
-    a.sniffed_on = "eth0"
-    b = CookedLinuxV2(proto=0x0800) / IP(src=A, dst=B) / UDP() / Raw(invite(header, 2))
-    b.time, b.sniffed_on = NOW + 2, "any"
-    for p in (a, udp(TRYING), b):
-        w.write(p)
-    w.close()
+    with path.open("wb") as f:
+        w = pk.PcapNgWriter(f, (1, 276))
+        w.write(*udp(invite(header, 1), NOW + 0.5), 0)
+        w.write(*udp(TRYING), 0)
+        w.write(pk.sll2(pk.ipv4(pk.udp(invite(header, 2)), A, B, 17)), NOW + 2, 1)
     assert path.read_bytes()[:4] == b"\x0a\x0d\x0d\x0a"
     recs = records(path)
     assert ids(recs) == ["call-1@sp.example.com", "call-2@sp.example.com"]
@@ -273,7 +254,7 @@ def test_tcp_over_ipv6(tmp_path: Path, header: str) -> None:
 def test_tcp_streams_are_bounded(tmp_path: Path, header: str) -> None:
     """Constant memory: at most MAX_TCP_STREAMS streams are held; the oldest are dropped."""
     msg = invite(header)
-    template = bytes(ETH / IP(src=A, dst=B) / TCP(sport=1, dport=5060, seq=1) / Raw(msg[:200]))
+    template = pk.tcp_frame(msg[:200], 1, sport=1)
     frames = [
         template[:34] + struct.pack(">H", 1024 + i) + template[36:]  # TCP source port
         for i in range(MAX_TCP_STREAMS + 50)
@@ -293,11 +274,10 @@ def test_udp_over_ipv6(tmp_path: Path, header: str) -> None:
 def test_fragmented_udp_invites_are_reassembled(tmp_path: Path, header: str) -> None:
     """IPv4 and IPv6 fragments (large INVITEs over UDP)."""
     msg = invite(header, body="a=x\r\n" * 200)
-    v4 = fragment(IP(src=A, dst=B, id=7) / UDP(sport=5060, dport=5060) / Raw(msg), fragsize=500)
-    v6 = fragment6(IPv6(src=A6, dst=B6) / IPv6ExtHdrFragment(id=9) / UDP() / Raw(msg), fragSize=600)
-    pkts = [ETH / f for f in v4[::-1]] + [ETH / f for f in v6]
-    for p in pkts:
-        p.time = NOW
+    v4 = pk.fragment4(pk.udp(msg), A, B, 17, ident=7, size=500)
+    v6 = pk.fragment6(pk.udp(msg), A6, B6, 17, ident=9, size=600)
+    pkts = [(pk.ether(f), NOW) for f in v4[::-1]]
+    pkts += [(pk.ether(f, pk.ETH_IPV6), NOW) for f in v6]
     recs = records(write(tmp_path / "f.pcap", pkts))
     assert len(v4) > 2 and len(v6) > 2
     assert [r.frame for r in recs] == [len(v4), len(v4) + len(v6)]
@@ -307,18 +287,11 @@ def test_fragmented_udp_invites_are_reassembled(tmp_path: Path, header: str) -> 
 def test_noise_is_ignored(tmp_path: Path, header: str) -> None:
     """Responses, non-INVITE requests, keep-alives, RTP and ICMP errors quoting an INVITE
     are skipped; a VLAN-tagged INVITE is read."""
-    icmp = (
-        ETH
-        / IP(src=B, dst=A)
-        / ICMP(type=3, code=3)
-        / IPerror(src=A, dst=B)
-        / UDPerror(sport=5060, dport=5060)
-        / Raw(invite(header))
-    )
-    vlan = ETH / Dot1Q(vlan=42) / IP(src=A, dst=B) / UDP() / Raw(invite(header, 9))
-    pkts = [udp(TRYING), udp(BYE), udp(b"\r\n\r\n"), udp(b"\x80\x00" + bytes(160)), icmp, vlan]
-    for p in pkts:
-        p.time = NOW
+    quoted = pk.ipv4(pk.udp(invite(header)), A, B, 17)
+    icmp = pk.ether(pk.ipv4(pk.icmp_unreachable(quoted), B, A, 1))
+    vlan = pk.udp_frame(invite(header, 9), vlans=[42])
+    pkts = [udp(TRYING), udp(BYE), udp(b"\r\n\r\n"), udp(b"\x80\x00" + bytes(160))]
+    pkts += [(icmp, NOW), (vlan, NOW)]
     [r] = records(write(tmp_path / "n.pcap", pkts))
     assert (r.call_id, r.frame) == ("call-9@sp.example.com", 6)
 
@@ -329,15 +302,109 @@ def test_malformed_invite_in_a_capture_is_an_error_record(tmp_path: Path) -> Non
     assert isinstance(r.error, SipParseError) and r.error.line == 2 and r.message is None
 
 
-def test_truncated_capture_keeps_what_was_read(tmp_path: Path, header: str) -> None:
-    first = udp(invite(header, 1))
-    path = write(tmp_path / "t.pcap", [first, udp(invite(header, 2)), udp(invite(header, 3))])
-    data = path.read_bytes()
-    second = 24 + 16 + len(first) + 16 + len(first)
-    path.write_bytes(data[: second - 300])  # the second frame's headers are complete
-    assert ids(records(path)) == ["call-1@sp.example.com", "call-2@sp.example.com"]
-    path.write_bytes(data[: second + 8])  # the third frame's record header is cut
-    assert len(records(path)) == 2
+SAMPLES = Path(__file__).parent / "data" / "samples"
+
+
+def pcap_spans(data: bytes) -> list[tuple[int, int]]:
+    """(start, end) byte offsets of each record of a pcap file (walked here independently)."""
+    e = "<" if data[:4] in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
+    out, pos = [], 24
+    while pos + 16 <= len(data):
+        (caplen,) = struct.unpack_from(e + "I", data, pos + 8)
+        out.append((pos, pos + 16 + caplen))
+        pos += 16 + caplen
+    return out
+
+
+def pcapng_spans(data: bytes) -> list[tuple[int, int]]:
+    """(start, end) of each packet block of a little-endian pcapng file."""
+    out, pos = [], 0
+    while pos + 8 <= len(data):
+        btype, blen = struct.unpack_from("<II", data, pos)
+        if btype in (2, 3, 6):
+            out.append((pos, pos + blen))
+        pos += blen
+    return out
+
+
+def read_with_warnings(path: Path) -> tuple[list[CallRecord], list[str]]:
+    said: list[str] = []
+    return list(read_records(path, on_warning=said.append)), said
+
+
+# The sample capture (tests/data/samples/README.md): frame 1 INVITE call 1 (UDP), frame 6 INVITE
+# call 2, frames 11-12 the INVITE of call 3 over TCP in two segments, frame 14 call 4 (IPv6) ...
+@pytest.mark.parametrize(
+    ("where", "frame", "into"),
+    [
+        ("mid-INVITE, its headers partly there", 6, 16 + 600),
+        ("mid-INVITE, all but its last bytes", 6, 16 + 1100),
+        ("inside a record header", 6, 8),
+        ("between the two TCP segments of an INVITE", 12, 0),
+        ("inside the second TCP segment of an INVITE", 12, 16 + 300),
+        ("at a record boundary, nothing held", 15, 0),
+        ("inside the last record", 25, 100),
+    ],
+)
+def test_attack_truncated_capture_stops_at_the_cut_and_never_reads_a_partial_invite(
+    tmp_path: Path, where: str, frame: int, into: int
+) -> None:
+    """A capture cut short (a copy interrupted, a disk full, an attacker's file): the calls
+    before the cut are read, the INVITE at the cut is not (it used to get a 438 verdict), and
+    one warning names the file and the byte offset."""
+    data = (SAMPLES / "calls.pcap").read_bytes()
+    spans = pcap_spans(data)
+    whole = records(SAMPLES / "calls.pcap")
+    cut = spans[frame - 1][0] + into
+    path = tmp_path / "cut.pcap"
+    path.write_bytes(data[:cut])
+    got, said = read_with_warnings(path)
+    assert ids(got) == [r.call_id for r in whole if spans[r.frame - 1][1] <= cut]  # type: ignore[index]
+    assert all(r.message is not None for r in got)  # no partial message, no parse error
+    mid_tcp_invite = spans[10][1] <= cut < spans[11][1]
+    if into == 0 and not mid_tcp_invite:
+        assert said == []
+    else:
+        [w] = said
+        assert w.startswith(f"{path}: truncated at byte {cut}: ")
+        if mid_tcp_invite and into == 0:
+            assert "inside 1 INVITE on TCP" in w
+
+
+def test_attack_truncated_pcapng_mid_invite(tmp_path: Path) -> None:
+    data = (SAMPLES / "calls.pcapng").read_bytes()
+    spans = pcapng_spans(data)
+    cut = spans[5][0] + 400  # inside the block of call 2's INVITE
+    path = tmp_path / "cut.pcapng"
+    path.write_bytes(data[:cut])
+    got, said = read_with_warnings(path)
+    assert ids(got) == ["call-0001@sp.example.com"]
+    assert said == [
+        f"{path}: truncated at byte {cut}: the block from byte {spans[5][0]} is cut short; "
+        "stopped there, it is not read"
+    ]
+
+
+def test_attack_truncated_gzip_capture(tmp_path: Path) -> None:
+    """A gzip-compressed capture cut mid-stream: what was decompressed is read, then a warning;
+    no partial message."""
+    data = gzip.compress((SAMPLES / "calls.pcap").read_bytes())
+    path = tmp_path / "cut.pcap.gz"
+    path.write_bytes(data[: len(data) * 2 // 3])
+    got, said = read_with_warnings(path)
+    whole = ids(records(SAMPLES / "calls.pcap"))
+    assert ids(got) == whole[: len(got)] and len(got) < len(whole)
+    assert all(r.message is not None for r in got)
+    [w] = said
+    assert w.startswith(f"{path}: truncated")
+
+
+def test_truncated_capture_warns_through_python_warnings_by_default(tmp_path: Path) -> None:
+    data = (SAMPLES / "calls.pcap").read_bytes()
+    path = tmp_path / "cut.pcap"
+    path.write_bytes(data[:3000])
+    with pytest.warns(CaptureWarning, match=r"cut\.pcap: truncated at byte 3000"):
+        assert ids(records(path)) == ["call-0001@sp.example.com"]
 
 
 def test_capture_from_a_file_object_and_stdin(
@@ -558,8 +625,8 @@ def test_gzip_text_and_jsonl(tmp_path: Path, header: str) -> None:
 
 
 def test_pcap_header_helper_is_standard(tmp_path: Path, header: str) -> None:
-    """A pcap written by hand (the libpcap file format) reads the same as scapy's."""
-    frame = bytes(ETH / IP(src=A, dst=B) / UDP() / Raw(invite(header)))
+    """A pcap written here with struct (the libpcap file format) reads the same."""
+    frame = pk.udp_frame(invite(header))
     hdr = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
     rec = struct.pack("<IIII", NOW, 500_000, len(frame), len(frame)) + frame
     path = tmp_path / "hand.pcap"
@@ -580,7 +647,7 @@ def test_pcap_header_helper_is_standard(tmp_path: Path, header: str) -> None:
         st.one_of(
             st.binary(max_size=300),
             st.builds(
-                lambda b, cut: bytes(ETH / IP(src=A, dst=B) / UDP() / Raw(b))[:cut],
+                lambda b, cut: pk.udp_frame(b)[:cut],
                 st.binary(max_size=200).map(lambda b: b"INVITE sip:x@h SIP/2.0\r\n" + b),
                 st.integers(0, 400),
             ),
@@ -626,3 +693,197 @@ def test_truncated_gzip_text_file_is_a_capture_error(tmp_path):
         for rec in read_records(cut):
             got.append(rec)
     assert got and got[0].call_id == "c0"
+
+
+# -- the hand-written reader: hostile and unusual inputs ----------------------------------------
+
+
+def test_attack_snaplen_cut_udp_invite_is_not_verified(tmp_path: Path, header: str) -> None:
+    """A frame captured with a short snapshot length holds only the start of an INVITE: it is
+    not read (scapy's reader handed the partial message on, which got a 438 verdict)."""
+    frame = pk.udp_frame(invite(header))
+    path = tmp_path / "snap.pcap"
+    with path.open("wb") as f:
+        w = pk.PcapWriter(f, snaplen=600)
+        w.write(frame[:600], NOW, orig_len=len(frame))
+        w.write(*udp(invite(header, 2), NOW + 1))
+    got, said = read_with_warnings(path)
+    assert ids(got) == ["call-2@sp.example.com"]
+    assert said == [
+        f"{path}: frame 1 holds a SIP message cut short when it was captured (snapshot "
+        "length): messages in cut frames are not verified"
+    ]
+
+
+def test_attack_snaplen_cut_tcp_segment_drops_the_held_message(tmp_path: Path, header: str) -> None:
+    """A TCP segment cut at capture time: the message it continues is partial and is dropped;
+    the stream resynchronizes on the next INVITE."""
+    a, b = invite(header, 1), invite(header, 2)
+    cut_frame = pk.tcp_frame(a[300:], 1 + 300)
+    path = tmp_path / "snaptcp.pcap"
+    with path.open("wb") as f:
+        w = pk.PcapWriter(f, snaplen=400)
+        w.write(*tcp(a[:300], 1))
+        w.write(cut_frame[:400], NOW, orig_len=len(cut_frame))
+        w.write(*tcp(b, 1 + len(a), NOW + 1))
+    got, said = read_with_warnings(path)
+    assert ids(got) == ["call-2@sp.example.com"] and len(said) == 1
+
+
+def test_ethernet_padding_is_not_stream_data(tmp_path: Path, header: str) -> None:
+    """A pure ACK is padded to Ethernet's 60 bytes; the padding is not TCP payload (the IP
+    length says where the packet ends)."""
+    msg = invite(header)
+    ack = pk.tcp_frame(b"", 1 + 200, flags="A")
+    padded = ack + b"PADPAD"
+    pkts = [tcp(msg[:200], 1), (padded, NOW), tcp(msg[200:], 1 + 200)]
+    [r] = records(write(tmp_path / "pad.pcap", pkts))
+    assert r.message is not None and r.message.identity == (header,)
+
+
+def test_ipv6_extension_headers_and_a_late_fragment_header(tmp_path: Path, header: str) -> None:
+    """Hop-by-Hop and Destination Options before UDP; and fragments behind a Hop-by-Hop
+    header, the last one first (it holds no SIP marker)."""
+    seg = pk.udp(invite(header, 1))
+    plain = pk.ipv6(pk.ipv6_ext(60) + pk.ipv6_ext(17) + seg, A6, B6, 0)
+    msg = pk.udp(invite(header, 2, body="a=x\r\n" * 200))
+    frags = []
+    for off in range(0, len(msg), 504):
+        piece = msg[off : off + 504]
+        fh = pk.ipv6_fragment_header(17, off, off + 504 < len(msg), 77)
+        frags.append(pk.ipv6(pk.ipv6_ext(44) + fh + piece, A6, B6, 0))
+    pkts = [(pk.ether(plain, pk.ETH_IPV6), NOW)]
+    pkts += [(pk.ether(f, pk.ETH_IPV6), NOW) for f in frags[::-1]]
+    got = records(write(tmp_path / "ext.pcap", pkts))
+    assert ids(got) == ["call-1@sp.example.com", "call-2@sp.example.com"]
+    assert got[1].frame == 1 + len(frags)
+
+
+def test_sip_on_any_port_and_double_vlan_tags(tmp_path: Path, header: str) -> None:
+    pkts = [
+        (pk.udp_frame(invite(header, 1), sport=61000, dport=5080), NOW),
+        (pk.udp_frame(invite(header, 2), vlans=[100, 200]), NOW),
+        (pk.ether(pk.ipv4(pk.tcp(invite(header, 3), 1234, 8443, seq=9), A, B, 6)), NOW),
+    ]
+    got = records(write(tmp_path / "ports.pcap", pkts))
+    assert ids(got) == [f"call-{i}@sp.example.com" for i in (1, 2, 3)]
+    assert [r.transport for r in got] == ["udp", "udp", "tcp"]
+
+
+def test_pcapng_byte_orders_resolutions_and_block_kinds(tmp_path: Path, header: str) -> None:
+    """Big-endian sections, nanosecond and binary timestamp resolutions, Simple Packet Blocks
+    (no time), blocks readers skip, and a second section with its own interfaces."""
+    path = tmp_path / "mixed.pcapng"
+    with path.open("wb") as f:
+        w = pk.PcapNgWriter(f, (1,), big_endian=True, tsresol=9)
+        w.write(*udp(invite(header, 1), NOW + 0.123456789))
+        w.other(4, b"\x00\x00\x00\x00")  # Name Resolution Block: skipped
+        w.simple(pk.udp_frame(invite(header, 2)))
+        w.write(*udp(invite(header, 9)), interface=3)  # no such interface: skipped
+        w2 = pk.PcapNgWriter(f, (276,), tsresol=0x80 | 10)  # a new section, 2^-10 s
+        w2.write(pk.sll2(pk.ipv4(pk.udp(invite(header, 3)), A, B, 17)), NOW + 0.5)
+    got = records(path)
+    assert ids(got) == [f"call-{i}@sp.example.com" for i in (1, 2, 3)]
+    assert [r.frame for r in got] == [1, 2, 4]
+    assert got[0].time == pytest.approx(NOW + 0.123456789, abs=1e-6)
+    assert got[1].time is None and got[2].time == pytest.approx(NOW + 0.5, abs=1e-3)
+
+
+def test_attack_oversized_record_length_stops_without_allocating(tmp_path: Path) -> None:
+    """A record header claiming 4 GiB: a corrupt file, stopped at once (memory stays flat)."""
+    good = pk.pcap_bytes([udp(TRYING)])
+    bad = struct.pack("<IIII", NOW, 0, 0xFFFFFFF0, 0xFFFFFFF0) + b"x" * 100
+    path = tmp_path / "huge.pcap"
+    path.write_bytes(good + bad)
+    got, said = read_with_warnings(path)
+    assert got == [] and said == [
+        f"{path}: corrupt at byte {len(good)}: frame 2 claims 4294967280 bytes (at most "
+        "262144); stopped there"
+    ]
+
+
+def test_attack_oversized_pcapng_block_is_skipped_unread(
+    tmp_path: Path, header: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A non-packet block larger than MAX_BLOCK_BYTES is skipped without being held; a packet
+    block that large is corruption."""
+    monkeypatch.setattr("shakenkit.sip.pcap.MAX_BLOCK_BYTES", 4096)
+    monkeypatch.setattr("shakenkit.sip.pcap.CHUNK_BYTES", 1024)
+    path = tmp_path / "big.pcapng"
+    with path.open("wb") as f:
+        w = pk.PcapNgWriter(f)
+        w.other(0x0BAD, bytes(50_000))
+        w.write(*udp(invite(header, 1)))
+        w.write(*udp(invite(header, 2) + bytes(8000)))
+        w.write(*udp(invite(header, 3)))
+    got, said = read_with_warnings(path)
+    assert ids(got) == ["call-1@sp.example.com"]
+    assert len(said) == 1 and "corrupt" in said[0] and "at most 4096" in said[0]
+
+
+def test_attack_streams_holding_partial_messages_are_bounded(header: str) -> None:
+    """Memory: at most MAX_HOLDING_STREAMS streams hold bytes, each at most two message
+    limits (the message so far and out-of-order segments)."""
+    from shakenkit.sip.packets import MAX_HOLDING_STREAMS, PacketDecoder
+
+    dec = PacketDecoder("x", max_bytes=4096, warn=lambda m: None)
+    msg = invite(header)
+    for i in range(MAX_HOLDING_STREAMS + 100):
+        ip = pk.ipv4(pk.tcp(msg[:200], 1024 + i, 5060, seq=1), A, B, 6)
+        dec.frame(101, ip, i + 1, NOW)
+        for k in range(20):  # out-of-order segments far ahead, never filling the gap
+            ip = pk.ipv4(pk.tcp(bytes(1000), 1024 + i, 5060, seq=5000 + 1000 * k), A, B, 6)
+            dec.frame(101, ip, i + 1, NOW, hit=False)
+    held = [s for s in dec.streams.values() if s.framer.pending or s.ooo]
+    assert len(dec.holding) <= MAX_HOLDING_STREAMS and len(held) <= MAX_HOLDING_STREAMS
+    assert all(s.ooo_bytes <= 4096 and s.framer.pending <= 4096 for s in held)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    blocks=st.lists(
+        st.tuples(st.sampled_from([1, 2, 3, 4, 5, 6, 0x0A0D0D0A, 0xBAD]), st.binary(max_size=80)),
+        max_size=8,
+    ),
+    cut=st.integers(0, 2000),
+)
+def test_arbitrary_pcapng_blocks_never_raise(blocks: list[tuple[int, bytes]], cut: int) -> None:
+    """Property: well-framed blocks of any type with any body, cut anywhere, are read or
+    skipped with warnings; never an exception other than CaptureError."""
+    buf = io.BytesIO()
+    w = pk.PcapNgWriter(buf)
+    for btype, body in blocks:
+        w.other(btype, body)
+    data = buf.getvalue()
+    with contextlib.suppress(CaptureError):
+        for r in read_records(io.BytesIO(data[: 28 + cut]), on_warning=lambda m: None):  # type: ignore[arg-type]
+            assert r.message is not None or r.error is not None
+
+
+class _Pipe(io.RawIOBase):
+    """A non-seekable byte stream (a pipe) that returns at most ``step`` bytes a read."""
+
+    def __init__(self, data: bytes, step: int = 1000) -> None:
+        self._data, self._step = data, step
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        n = min(len(b), self._step, len(self._data))
+        b[:n], self._data = self._data[:n], self._data[n:]
+        return n
+
+
+@pytest.mark.parametrize("name", ["calls.pcap", "calls.pcapng", "calls.jsonl", "calls.sip"])
+@pytest.mark.parametrize("gz", [False, True])
+def test_every_format_from_a_pipe(monkeypatch: pytest.MonkeyPatch, name: str, gz: bool) -> None:
+    """stdin that cannot seek, arriving in small reads, gzip-compressed or not: the same
+    records as from the file (the head read for sniffing is put back, never seeked to)."""
+    data = (SAMPLES / name).read_bytes()
+
+    class Stdin:
+        buffer = io.BufferedReader(_Pipe(gzip.compress(data) if gz else data))
+
+    monkeypatch.setattr("sys.stdin", Stdin)
+    assert ids(records("-")) == ids(records(SAMPLES / name))

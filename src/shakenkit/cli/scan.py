@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import math
 import sys
-import time
 from collections import Counter
 from typing import Any, TextIO
 
 from ..core.verdict import Verdict
 from .options import UsageError, add_verification_options, build_verifier, open_out, safe
+from .progress import Progress, input_size
 
 __all__ = ["add_parser", "run"]
 
@@ -29,36 +28,12 @@ captured calls are checked after the fact: freshness is judged at --now when giv
 packet's capture time (or the record's "time", or the message's Date header), else now.
 
 output: one verdict per Identity header (an INVITE without one gets one No-TN-Validation
-verdict) to stdout or --out; a summary table on stderr.
+verdict) to stdout or --out, each written (and flushed) as soon as its message is complete, so
+a live capture works: dumpcap -w - | shakenkit scan ... -
+stderr: a progress line while it runs (only on a terminal), warnings (a truncated or corrupt
+capture: the file and the byte offset), and a summary table at the end (--quiet: warnings only).
 exit status: 0 every verdict TN-Validation-Passed, 1 otherwise, 2 usage or unreadable input
 """
-
-
-class _Progress:
-    """A one-line progress indicator on stderr, only when stderr is a terminal."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self.stream = stream
-        self.on = stream.isatty()
-        self.started = time.monotonic()
-        self.last = 0.0
-        self.shown = False
-
-    def update(self, text: str) -> None:
-        if not self.on:
-            return
-        now = time.monotonic()
-        if now - self.started < 1.0 or now - self.last < 0.25:
-            return
-        self.last = now
-        self.shown = True
-        self.stream.write("\r\x1b[K" + text[:120])
-        self.stream.flush()
-
-    def done(self) -> None:
-        if self.shown:
-            self.stream.write("\r\x1b[K")
-            self.stream.flush()
 
 
 def _scan_line(r: Any) -> str:
@@ -92,7 +67,6 @@ class _ScanTally:
         self.calls = 0
         self.verdicts = 0
         self.skipped = 0
-        self.read = 0
         self.counts: dict[str, Counter[str]] = {
             k: Counter() for k in ("verstat", "caller_id", "attest", "error", "signer SPC")
         }
@@ -140,6 +114,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         action="store_true",
         help="skip INVITEs without an Identity header (default: a No-TN-Validation verdict each)",
     )
+    sc.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="no progress line and no summary table on stderr (warnings still)",
+    )
     add_verification_options(
         sc,
         now_help="verification time (default: each packet's capture time, record's time or "
@@ -152,48 +132,51 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     """Run ``shakenkit scan``: 0 when every verdict is TN-Validation-Passed."""
     from ..sip.capture import CaptureError, read_records, sniff_file, verify_records
 
-    logging.getLogger("scapy").setLevel(logging.ERROR)  # scapy's per-packet warnings are noise
     if args.now is not None and not math.isfinite(args.now):
         raise UsageError("--now must be a finite number of Unix seconds")
     if args.files.count("-") > 1:
         raise UsageError("stdin ('-') can be read once")
+    formats = set()
     for f in args.files:
         if f != "-":
             try:
-                sniff_file(f)
+                formats.add(sniff_file(f))
             except CaptureError as e:
                 raise UsageError(str(e)) from e
     verifier = build_verifier(args)
     dest = open_out(args.out)
     err = sys.stderr
-    progress = _Progress(err)
+    unit = "packets" if formats and formats <= {"pcap", "pcapng"} else "records"
+    progress = Progress(err, quiet=args.quiet, total_bytes=input_size(list(args.files)), unit=unit)
     tally = _ScanTally()
     status = 0
+
+    def warn(message: str) -> None:
+        progress.clear()
+        err.write(f"shakenkit: warning: {safe(message)}\n")
+        err.flush()
 
     def usable(records: Any) -> Any:
         """Pass records through; report JSON Lines records that cannot be used."""
         for r in records:
             if r.invalid is not None:
                 tally.skipped += 1
-                err.write(f"shakenkit: warning: {r.location}: {r.invalid}\n")
+                warn(f"{r.location}: {r.invalid}")
                 continue
             yield r
-
-    def tick(n: int) -> None:
-        tally.read = n
-        progress.update(f"scanning {path}: {tally.read} read, {tally.calls} calls")
 
     try:
         for path in args.files:
             tally.files += 1
-            tally.read = 0
+            progress.next_file(f"scanning {safe('<stdin>' if path == '-' else path)}")
             last: object = None
             try:
-                records = usable(read_records(path, progress=tick))
+                records = usable(read_records(path, progress=progress.read, on_warning=warn))
                 for r in verify_records(verifier, records, now=args.now):
                     if r.record is not last:
                         last = r.record
                         tally.calls += 1
+                        progress.verified(tally.calls)
                     if args.signed_only and r.header is None and r.record.error is None:
                         continue
                     tally.add(r.verdict)
@@ -201,7 +184,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
                         status = 1
                     line = json.dumps(r.to_dict()) if args.json else safe(_scan_line(r))
                     dest.write(line + "\n")
-                    progress.update(f"scanning {path}: {tally.read} read, {tally.calls} calls")
+                    dest.flush()  # a verdict is out as soon as its message is complete
             except CaptureError as e:
                 raise UsageError(str(e)) from e
     finally:
@@ -211,5 +194,6 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             dest.close()
     if tally.skipped:
         status = 1
-    err.write(safe(tally.report()))
+    if not args.quiet:
+        err.write(safe(tally.report()))
     return status

@@ -12,11 +12,12 @@ import gzip
 import json
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Any, TextIO
 
 from ..errors import ShakenError
-from ..sip.capture import CaptureError, sniff_format
+from ..sip.capture import CaptureError, CaptureWarning, sniff_format
 from ..traceback import (
     DEFAULT_CHUNK_SIZE,
     Aggregator,
@@ -32,6 +33,7 @@ from .options import (
     fetch_policy,
     verification_inputs,
 )
+from .progress import Progress, input_size
 
 __all__ = ["add_parser", "config_from_args", "run"]
 
@@ -101,6 +103,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--to", dest="end", type=_time_arg, metavar="TIME", help="lookup window end")
     p.add_argument("--json", action="store_true", help="print tables as JSON Lines")
+    p.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress line on stderr (warnings still)"
+    )
     p.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE, help=argparse.SUPPRESS)
     add_verification_options(p, now_help=NOW_HELP)
     return p
@@ -328,14 +333,30 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
             raise _Usage(f"cannot create --out {args.out!r}: {e.strerror or e}") from e
 
     skipped: list[str] = []
+    progress = Progress(
+        sys.stderr, quiet=args.quiet, total_bytes=input_size(files), label="traceback"
+    )
 
     def on_skip(where: str, why: str) -> None:
         if len(skipped) < MAX_SKIP_WARNINGS:
+            progress.clear()
             sys.stderr.write(f"shakenkit: warning: {_clean(where)}: skipped: {_clean(why)}\n")
         skipped.append(where)
 
+    def on_progress(read: int, nbytes: int, calls: int) -> None:
+        progress.read(read, nbytes)
+        progress.verified(calls)
+
+    def show_warning(message: Any, *_: Any, **__: Any) -> None:  # a truncated capture ...
+        progress.clear()
+        sys.stderr.write(f"shakenkit: warning: {_clean(str(message))}\n")
+
     try:
         with contextlib.ExitStack() as stack:
+            stack.callback(progress.done)
+            stack.enter_context(warnings.catch_warnings())
+            warnings.simplefilter("always", CaptureWarning)
+            warnings.showwarning = show_warning
             jsonl: TextIO | None = None
             csv_out: TextIO | None = None
             if out_dir is not None:
@@ -358,6 +379,7 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
                 verdicts_csv=csv_out,
                 chunk_size=args.chunk_size,
                 on_skip=on_skip,
+                progress=on_progress,
             )
     except CaptureError as e:
         raise _Usage(str(e)) from e

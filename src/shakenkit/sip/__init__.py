@@ -1,7 +1,10 @@
 """SIP traffic: messages, framing, and captures (pcap, pcapng, SIP text, JSON Lines).
 
-Owns framing (``framing``: where a message ends in a datagram or a TCP stream) and the capture
-readers with :func:`verify_records` (``capture``). The SIP request parser itself belongs to the
+Owns framing (``framing``: where a message ends in a datagram or a TCP stream), the input
+readers, one module a format (``pcap`` for pcap/pcapng files, ``packets`` for link, IP, UDP and
+TCP decoding, ``text`` for SIP text files, ``jsonl`` for JSON Lines; ``records`` for what they
+yield), and ``capture``: :func:`read_records`, which picks the reader, and
+:func:`verify_records`. The SIP request parser itself belongs to the
 core (:mod:`shakenkit.core.sip_message`), because :meth:`Verifier.verify_sip` is core API; it is
 re-exported here, so ``from shakenkit.sip import parse_sip`` reads as before.
 
@@ -22,6 +25,7 @@ from ..core.sip_message import (
 from .capture import (
     CallRecord,
     CaptureError,
+    CaptureWarning,
     ScanResult,
     judged_at,
     read_records,
@@ -36,6 +40,7 @@ __all__ = [
     "DEFAULT_MAX_MESSAGE_BYTES",
     "CallRecord",
     "CaptureError",
+    "CaptureWarning",
     "ScanResult",
     "SipFramer",
     "SipMessage",

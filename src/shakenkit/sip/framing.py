@@ -88,6 +88,10 @@ class SipFramer:
         """Bytes held for an incomplete message."""
         return len(self._buf)
 
+    def held(self) -> bytes:
+        """The bytes held for an incomplete message (a copy)."""
+        return bytes(self._buf)
+
     def feed(self, data: bytes) -> list[bytes]:
         """Add stream bytes; return the messages they complete."""
         if self._skip:

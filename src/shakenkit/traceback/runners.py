@@ -247,6 +247,7 @@ class _ChunkResult(NamedTuple):
     jsonl: str | None
     csv: str | None
     skips: list[tuple[str, str]]
+    calls: int = 0
 
 
 def _analyze_task(
@@ -281,7 +282,7 @@ def _analyze_task(
         for r in records:
             w.writerow([_csv_cell(v) for v in r.to_row()])
         text = buf.getvalue()
-    return _ChunkResult(js, text, skips)
+    return _ChunkResult(js, text, skips, len(records))
 
 
 def _analyze_chunk(
@@ -361,6 +362,7 @@ def _run_tasks(
     total: Aggregator,
     on_skip: Callable[[str, str], None] | None,
     mp_context: BaseContext | None = None,
+    on_calls: Callable[[int], None] | None = None,
 ) -> Aggregator:
     local, config = _resolve(verifier, workers)
     if verdicts_csv is not None:
@@ -374,6 +376,8 @@ def _run_tasks(
         assert config is not None
         results = _analyze_pool(tasks, args, lookup, config, workers, window, mp_context, total)
     for res in results:
+        if on_calls is not None:
+            on_calls(res.calls)
         if on_skip is not None:
             for where, why in res.skips:
                 on_skip(where, why)
@@ -433,14 +437,38 @@ def analyze(
     )
 
 
+class _ReadCounts:
+    """Progress of :func:`analyze_files`: frames or lines and bytes read over all files, and
+    calls verified."""
+
+    def __init__(self, report: Callable[[int, int, int], None]) -> None:
+        self.report = report
+        self.items = self.nbytes = self.calls = 0
+        self._items0 = self._bytes0 = 0
+
+    def next_file(self) -> None:
+        self._items0, self._bytes0 = self.items, self.nbytes
+
+    def read(self, items: int, nbytes: int) -> None:
+        self.items, self.nbytes = self._items0 + items, self._bytes0 + nbytes
+        self.report(self.items, self.nbytes, self.calls)
+
+    def verified(self, calls: int) -> None:
+        self.calls += calls
+        self.report(self.items, self.nbytes, self.calls)
+
+
 def _file_tasks(
     paths: Iterable[str | os.PathLike[str]],
     now: float | None,
     chunk_size: int,
     slice_bytes: int,
     skipped: Callable[[str, str], None],
+    counts: _ReadCounts | None = None,
 ) -> Iterator[_Task]:
     for p in paths:
+        if counts is not None:
+            counts.next_file()
         name = os.fspath(p)
         fmt = None
         if name != "-" and not os.path.isdir(name):
@@ -455,7 +483,8 @@ def _file_tasks(
                 head = b""  # read_records below reports it
             fmt = sniff_format(head)
         if fmt != "jsonl":
-            yield from _chunks(read_records(name), now, chunk_size, skipped)
+            read = counts.read if counts is not None else None
+            yield from _chunks(read_records(name, progress=read), now, chunk_size, skipped)
             continue
         with open(name, "rb") as raw:
             src: io.BufferedIOBase | IO[bytes] = raw
@@ -466,7 +495,10 @@ def _file_tasks(
                 raw.seek(0)
             with src:
                 try:
-                    yield from _jsonl_slices(src, name, slice_bytes)
+                    for piece in _jsonl_slices(src, name, slice_bytes):
+                        if counts is not None:
+                            counts.read(piece.first_line + piece.data.count(b"\n") - 1, raw.tell())
+                        yield piece
                 except (OSError, EOFError) as e:  # e.g. a truncated gzip file
                     raise CaptureError(f"cannot read {name}: {e}") from e
 
@@ -485,13 +517,16 @@ def analyze_files(
     window: int | None = None,
     on_skip: Callable[[str, str], None] | None = None,
     mp_context: BaseContext | None = None,
+    progress: Callable[[int, int, int], None] | None = None,
 ) -> Aggregator:
     """:func:`analyze` over the calls in files (what :func:`~shakenkit.sip.read_records`
     reads: pcap, pcapng, SIP text, JSON Lines, gzip-compressed too; ``-`` is stdin), with the
     same results. JSON Lines files are cut into slices of whole lines (``slice_bytes``) that
     the workers parse themselves, so reading scales with the workers; captures and SIP text are
     read here and sent in chunks of ``chunk_size`` calls. Raises
-    :class:`~shakenkit.sip.CaptureError` for a file that cannot be read."""
+    :class:`~shakenkit.sip.CaptureError` for a file that cannot be read. ``progress(read,
+    nbytes, calls)`` is called now and then with the frames or lines read, the bytes of the
+    files read and the calls verified so far, all files together."""
     n = _workers(workers)
     if chunk_size < 1 or slice_bytes < 1:
         raise ValueError("chunk_size and slice_bytes must be >= 1")
@@ -502,7 +537,8 @@ def analyze_files(
         if on_skip is not None:
             on_skip(where, why)
 
-    tasks = _file_tasks(paths, now, chunk_size, slice_bytes, skipped)
+    counts = _ReadCounts(progress) if progress is not None else None
+    tasks = _file_tasks(paths, now, chunk_size, slice_bytes, skipped, counts)
     return _run_tasks(
         tasks,
         verifier,
@@ -515,4 +551,5 @@ def analyze_files(
         total,
         on_skip,
         mp_context,
+        counts.verified if counts is not None else None,
     )
