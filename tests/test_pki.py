@@ -382,7 +382,7 @@ def test_validated_chain_cached(pki, path_validations):
         h = pki.sign(orig=ORIG, dest=DEST, iat=t)
         assert v.verify(h, orig=ORIG, dest=DEST, now=t).verstat == "TN-Validation-Passed"
     assert len(path_validations) == 1
-    assert v.source.get(pki.x5u)._results
+    assert v._facts(v.source.get(pki.x5u)).validation is not None
 
 
 def test_cached_chain_revalidated_after_the_window(pki, path_validations):

@@ -330,7 +330,6 @@ class CertChain:
     """
 
     certs: tuple[StiCertificate, ...]
-    _results: dict[int, ChainResult] = field(default_factory=dict, repr=False)
 
     @property
     def leaf(self) -> StiCertificate:

@@ -159,17 +159,10 @@ def strict_profile_refusal(res: ChainResult) -> str | None:
 
 
 def validate_chain(chain: CertChain, anchors: Anchors, now: float) -> ChainResult:
-    """Validate ``chain`` to ``anchors`` at ``now`` (RFC 5280 via ``cryptography``), memoized on
-    the chain per anchor generation and reused while ``now`` lies in the result's window."""
-    cached = chain._results.get(anchors.generation)
-    if cached is not None and cached.valid_from <= now <= cached.valid_until:
-        return cached
-    res = _validate_uncached(chain, anchors, now)
-    if res.ok:
-        if len(chain._results) > 8:
-            chain._results.clear()
-        chain._results[anchors.generation] = res
-    return res
+    """Validate ``chain`` to ``anchors`` at ``now`` (RFC 5280 via ``cryptography``). A pure
+    function: who calls it often keeps the result (the Verifier does, per chain and anchor
+    generation, while ``now`` lies in the result's window ``valid_from``..``valid_until``)."""
+    return _validate_uncached(chain, anchors, now)
 
 
 def _validate_uncached(chain: CertChain, anchors: Anchors, now: float) -> ChainResult:

@@ -30,7 +30,7 @@ from ..certs.crl import read_crls
 from ..certs.path import strict_profile_refusal, validate_chain
 from ..certs.profile import ProfileFinding, leaf_profile
 from ..certs.revocation import RevocationChecker, load_crl_signers
-from ..certs.trust import TrustStore
+from ..certs.trust import Anchors, TrustStore
 from ..errors import CertificateError, CertificateFetchError, ShakenError
 from ..repository.deadline import call_deadline
 from ..repository.fetch import Fetcher, FetchError, FetchPolicy
@@ -372,12 +372,13 @@ _FACTS_IDS = itertools.count(1)
 @dataclass(slots=True)
 class _ChainFacts:
     """What one verifier derived from one chain, reused by every call that names it: the leaf
-    profile outcome, the immutable Signer per x5u URL, the ``certificate_chain`` Check of the
-    last validation result."""
+    profile outcome, the immutable Signer per x5u URL, the path validation result (per anchor
+    generation) and its ``certificate_chain`` Check."""
 
     profile: tuple[ProfileFinding | None, tuple[str, ...]] | None = None
     signers: dict[str, Signer] = field(default_factory=dict)
     chain_check: tuple[ChainResult, Check] | None = None
+    validation: tuple[int, ChainResult] | None = None  # (anchor generation, valid result)
     # Never reused (unlike id()): the chain's identity in the signature memo.
     ident: int = field(default_factory=lambda: next(_FACTS_IDS))
 
@@ -483,7 +484,7 @@ def _finish(
     if notes:
         run.warnings.extend(notes)
     anchors = verifier.trust_store.snapshot()
-    res = validate_chain(chain, anchors, now)
+    res = verifier._validated(chain, facts, anchors, now)
     if not res.ok:
         return _fail(run, 437, "certificate_chain", res.detail, signer=signer)
     if policy.strict_certificate_profile and (refusal := strict_profile_refusal(res)):
@@ -783,6 +784,23 @@ class Verifier:
             memo.add(facts.ident, p.signing_input, p.signature)
         return ok
 
+    def _validated(
+        self, chain: CertChain, facts: _ChainFacts, anchors: Anchors, now: float
+    ) -> ChainResult:
+        """Path validation, computed once per chain and anchor generation and reused while
+        ``now`` lies in the result's window (only valid results are kept)."""
+        cached = facts.validation
+        if (
+            cached is not None
+            and cached[0] == anchors.generation
+            and cached[1].valid_from <= now <= cached[1].valid_until
+        ):
+            return cached[1]
+        res = validate_chain(chain, anchors, now)
+        if res.ok:
+            facts.validation = (anchors.generation, res)
+        return res
+
     def _facts(self, chain: CertChain) -> _ChainFacts:
         """What this verifier derived from ``chain`` (one owner: the verifier; the entry lives
         as long as the source keeps the chain, so it is bounded by the source's cache)."""
@@ -815,7 +833,7 @@ class Verifier:
             return []
         if self._crl_source is None:
             return []
-        res = validate_chain(chain, self.trust_store.snapshot(), now)
+        res = self._validated(chain, self._facts(chain), self.trust_store.snapshot(), now)
         if not res.ok:
             return []
         urls: list[str] = []
