@@ -152,15 +152,42 @@ def test_orig_uri_passport_does_not_match_a_tn(pki, verifier):
     ("orig", "dest"), [(None, DEST), (ORIG, None), (None, None)], ids=["no-orig", "no-dest", "none"]
 )
 def test_numbers_not_given_are_reported_and_not_verified(verifier, good_header, orig, dest):
-    """Digest §5.3 step 10: without the call's numbers the identity match cannot run; the verdict
-    says so (warnings) and even an A-attested, valid PASSporT is "unverified"."""
+    """Digest §5.3 step 10, §5.4: without the call's numbers the identity match cannot run, so no
+    TN was validated: the verstat is No-TN-Validation (never Passed: a forgotten number must not
+    stamp Passed on a possibly replayed PASSporT), "unverified", no error; the signature result
+    stays visible (``signature_verified``, the ``signature`` check) and warnings say why."""
     v = verifier.verify(good_header, orig=orig, dest=dest, now=NOW)
-    assert v.verstat == "TN-Validation-Passed", v.error
+    assert v.verstat == "No-TN-Validation", v.error
+    assert not v.passed and not v.failed
+    assert v.error is None
+    assert v.signature_verified
     assert v.attest == "A"
     assert v.caller_id == "unverified"
     assert not v.likely_spoofed
     missing = [w for w in v.warnings if "not compared" in w]
     assert len(missing) == (orig is None) + (dest is None)
+    not_compared = [c for c in v.checks if "not compared" in c.detail]
+    assert not_compared and not any(c.ok for c in not_compared)
+
+
+def test_replayed_passport_without_numbers_is_not_passed(verifier, pki):
+    """Issue 18 point 3 (attack: replay a PASSporT signed for another call to a screening hook
+    that forgot the numbers). The PASSporT is genuine but for other numbers; without orig/dest
+    the verdict must not be TN-Validation-Passed."""
+    stolen = pki.sign(orig="+12025550100", dest="+12025550101", iat=NOW)
+    v = verifier.verify(stolen, now=NOW)
+    assert v.verstat != "TN-Validation-Passed"
+    assert v.verstat == "No-TN-Validation" and v.caller_id == "unverified"
+    # With the numbers of the call it is replayed into, it fails.
+    bad = verifier.verify(stolen, orig=ORIG, dest=DEST, now=NOW)
+    assert bad.failed and bad.error is not None and bad.error.check == "orig_tn"
+
+
+def test_wrong_number_is_still_a_failure_when_the_other_is_not_given(verifier, good_header):
+    """Compare what was given: a wrong calling number fails (438) even without the called one."""
+    v = verifier.verify(good_header, orig="+12025550199", now=NOW)
+    assert v.failed and v.error is not None and v.error.check == "orig_tn"
+    assert v.signature_verified
 
 
 # -- the verdict (digest §5.4, §5.5, §9; docs/verdicts.md) --------------------------------------
@@ -604,5 +631,6 @@ def test_empty_number_counts_as_not_given(pki, verifier, empty):
     h = pki.sign(orig=ORIG, dest=DEST, iat=NOW)
     for kw in ({"orig": empty, "dest": DEST}, {"orig": ORIG, "dest": empty}):
         v = verifier.verify(h, now=NOW, **kw)
-        assert v.verstat == "TN-Validation-Passed" and v.caller_id == "unverified"
+        assert v.verstat == "No-TN-Validation" and v.caller_id == "unverified"
+        assert v.signature_verified and not v.likely_spoofed
         assert any("not compared" in c.detail for c in v.checks)

@@ -16,7 +16,7 @@ import os
 import time
 from collections.abc import Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -34,7 +34,6 @@ from .div import (
     Retargeting,
     div_claims_problem,
     embedded_original,
-    is_div_value,
     link_call,
 )
 from .identity import (
@@ -54,7 +53,10 @@ from .policy import Policy
 from .rcd import has_rcd, rcd_steps
 from .replay import ReplayCache
 from .tn import canonicalize_tn
-from .verdict import Check, Signer, Verdict, VerdictError
+from .verdict import Check, HeaderResult, Signer, Verdict, VerdictError
+
+if TYPE_CHECKING:
+    from .sip_message import SipMessage
 
 __all__ = ["Policy", "Verifier"]
 
@@ -91,6 +93,8 @@ _CHECK_CLAIMS_PLAIN = Check("passport_claims", True, "required claims present")
 _CHECK_CLAIMS_DIV = Check("passport_claims", True, "required claims present (div, RFC 8946 §3)")
 _CHECK_ORIG = Check("orig_tn", True, "orig.tn matches the calling number (RFC 8224 §8.3)")
 _CHECK_DEST = Check("dest_tn", True, "dest.tn includes the called number (RFC 8224 §8.3)")
+_CHECK_NO_ORIG = Check("orig_tn", False, "not compared: no calling number given")
+_CHECK_NO_DEST = Check("dest_tn", False, "not compared: no called number given")
 _CHECK_FRESH = Check("freshness", True, "iat within the freshness window (RFC 8224 §6.2 step 4)")
 _CHECK_FETCHED = Check("x5u_fetch", True, "certificate obtained")
 _CHECK_SIGNATURE = Check(
@@ -108,7 +112,7 @@ def _fail(
     signer: Signer | None = None,
 ) -> Verdict:
     if run is None:
-        return Verdict.failed(sip_code, check, detail, spoofed=spoofed)
+        return Verdict.failure(sip_code, check, detail, spoofed=spoofed)
     checks = run.checks
     checks.append(Check(name=check, ok=False, detail=detail))
     p = run.passport
@@ -478,11 +482,13 @@ def _finish(
         run.checks.append(Check("replay", False, detail))
         run.warnings.append("replayed PASSporT: " + detail)
     cl = p.claims
+    # Without both numbers the TN cannot be validated (RFC 8224 §6.2 step 3): the verdict is
+    # No-TN-Validation, never Passed; the signature result stays in checks (docs/verdicts.md).
     numbers_compared = True
     if orig is None:
         numbers_compared = False
         run.warnings.append("no calling number given: orig.tn not compared")
-        run.ok("orig_tn", "not compared: no calling number given")
+        run.checks.append(_CHECK_NO_ORIG)
     else:
         want = canonicalize_tn(orig)
         got = canonicalize_tn(cl.orig_tn) if cl.orig_tn is not None else None
@@ -498,7 +504,7 @@ def _finish(
     if dest is None:
         numbers_compared = False
         run.warnings.append("no called number given: dest.tn not compared")
-        run.ok("dest_tn", "not compared: no called number given")
+        run.checks.append(_CHECK_NO_DEST)
     else:
         want = canonicalize_tn(dest)
         if want is None or not any(canonicalize_tn(t) == want for t in cl.dest_tns):
@@ -514,7 +520,7 @@ def _finish(
     attest = _attest(cl.attest)
     verified = numbers_compared and attest in policy.verified_attest
     return Verdict._build(
-        verstat="TN-Validation-Passed",
+        verstat="TN-Validation-Passed" if numbers_compared else "No-TN-Validation",
         attest=attest,
         caller_id="verified" if verified else "unverified",
         likely_spoofed=False,
@@ -866,10 +872,12 @@ class Verifier:
                 continue
             got = yield from self._header_steps(raw, orig, dest, now, date)
             if not pending and not out and got.ppt not in DIV_PPT:
-                return got  # one header, no div: the usual call (hot path)
+                # one header, no div: the usual call (hot path)
+                return got._with_headers([HeaderResult.of(i, got)])
             out.append((i, raw, got))
             pending.extend(self._embedded(out, values))
-        return self._combine(out, dest, retargeting)
+        call = self._combine(out, dest, retargeting)
+        return call._with_headers([HeaderResult.of(i, v) for i, _, v in out])
 
     def _embedded(
         self, out: list[tuple[int | None, str | None, Verdict]], values: Sequence[Any]
@@ -1000,48 +1008,56 @@ class Verifier:
         except CertificateError as e:
             return _fail(run, 437, e.check, e.detail)
 
-    def verify_sip(self, message: Any, *, now: float | None = None) -> list[Verdict]:
-        """Verify every Identity header of a SIP request: one :class:`Verdict` per header, in
-        order (RFC 8224 §6.2). ``message`` is a :class:`~shakenkit.sip.SipMessage`, or its text
-        or bytes. The numbers come from the message (calling: P-Asserted-Identity, else From;
-        called: To, else the Request-URI), ``date`` from its Date header. Without an Identity
-        header: one No-TN-Validation verdict (428 with ``Policy.require_identity``). A message
-        that cannot be parsed: one 438 verdict. A forwarded call (a ``div`` PASSporT among its
-        headers, RFC 8946): one verdict for the whole call, its headers linked, the
-        Request-URI, History-Info and Diversion taken into account (docs/verdicts.md).
-        Never raises on bad input."""
-        answer, calls = self._sip_calls(message, now)
-        return answer if answer is not None else [self.verify(v, **kw) for v, kw in calls]
+    def verify_sip(
+        self, message: SipMessage | str | bytes | bytearray, *, now: float | None = None
+    ) -> Verdict:
+        """Verify a SIP request: the call's :class:`Verdict`, as :meth:`verify` gives for its
+        Identity header values (RFC 8224 §6.2), with one :class:`HeaderResult` per header in
+        ``headers``. ``message`` is a :class:`~shakenkit.sip.SipMessage`, or its text or
+        bytes. The numbers come from the message (calling: P-Asserted-Identity, else From;
+        called: To, else the Request-URI), ``date`` from its Date header, and a forwarded
+        call's ``div`` PASSporTs (RFC 8946) are linked with its Request-URI, History-Info and
+        Diversion taken into account (docs/verdicts.md). Several headers: the call passes if
+        one does (best attestation wins), else the first failure decides. Without an Identity
+        header: No-TN-Validation (428 with ``Policy.require_identity``). A message that cannot
+        be parsed: a 438 verdict. Never raises on bad input."""
+        answer, call = self._sip_call(message, now)
+        if answer is not None:
+            return answer
+        values, kw = call
+        return self.verify(values, **kw)
 
-    def _sip_calls(
-        self, message: Any, now: float | None
-    ) -> tuple[list[Verdict] | None, list[tuple[str | list[str], dict[str, Any]]]]:
+    async def averify_sip(
+        self, message: SipMessage | str | bytes | bytearray, *, now: float | None = None
+    ) -> Verdict:
+        """Async twin of :meth:`verify_sip` (same rules, same verdicts)."""
+        answer, call = self._sip_call(message, now)
+        if answer is not None:
+            return answer
+        values, kw = call
+        return await self.averify(values, **kw)
+
+    def _sip_call(
+        self, message: object, now: float | None
+    ) -> tuple[Verdict | None, tuple[list[str], dict[str, Any]]]:
         """What verifying a SIP request takes, shared by :meth:`verify_sip` and
         :meth:`averify_sip`: the answer when no PASSporT needs checking, else the
-        ``verify(value, **kw)`` calls to make (one per header, or one for a forwarded call)."""
+        ``verify(values, **kw)`` call to make (all the request's headers, one call)."""
         from .sip_message import SipMessage, SipParseError, malformed_message_verdict, parse_sip
 
         t = time.time() if now is None else now
         try:
-            msg = message if isinstance(message, SipMessage) else parse_sip(message)
+            msg = message if isinstance(message, SipMessage) else parse_sip(message)  # type: ignore[arg-type]
         except SipParseError as e:
-            return [malformed_message_verdict(e)], []
+            return malformed_message_verdict(e), ([], {})
         if not msg.identity:
-            return [no_identity_verdict(self.policy)], []
+            return no_identity_verdict(self.policy), ([], {})
         orig, dest = msg.verification_numbers()
-        kw: dict[str, Any] = {"orig": orig, "dest": dest, "now": t, "date": msg.date}
-        if self._diverted(msg.identity):
-            return None, [(list(msg.identity), {**kw, "retargeting": Retargeting.of_message(msg)})]
-        return None, [(v, kw) for v in msg.identity]
-
-    def _diverted(self, values: Sequence[str]) -> bool:
-        """A forwarded call: some Identity header is a div PASSporT (RFC 8946), so the
-        headers are verified together (one verdict for the call)."""
-        return len(values) <= 256 and any(
-            is_div_value(v, self.policy.max_header_bytes) for v in values
-        )
-
-    async def averify_sip(self, message: Any, *, now: float | None = None) -> list[Verdict]:
-        """Async twin of :meth:`verify_sip` (same rules, same verdicts)."""
-        answer, calls = self._sip_calls(message, now)
-        return answer if answer is not None else [await self.averify(v, **kw) for v, kw in calls]
+        kw: dict[str, Any] = {
+            "orig": orig,
+            "dest": dest,
+            "now": t,
+            "date": msg.date,
+            "retargeting": Retargeting.of_message(msg),
+        }
+        return None, (list(msg.identity), kw)

@@ -38,7 +38,6 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any, Literal
 
-from ..core.div import is_div_value
 from ..core.sip_message import (
     DEFAULT_MAX_MESSAGE_BYTES,
     SipMessage,
@@ -863,10 +862,11 @@ def _read_jsonl(
 
 @dataclass(frozen=True, slots=True)
 class ScanResult:
-    """One verdict for one Identity header of one record (or for a call without one).
+    """The verdict of one record's call (or of a call without an Identity header).
 
-    ``header`` is the index of the Identity header in the record (None for a call without one,
-    or a message that could not be parsed); ``verified_at`` the time freshness was judged at.
+    ``header`` is 0 when the call carried Identity headers (each one's outcome is in
+    ``verdict.headers``), None for a call without one or a message that could not be parsed;
+    ``verified_at`` the time freshness was judged at.
     """
 
     record: CallRecord
@@ -915,11 +915,12 @@ def verify_records(
     *,
     now: float | None = None,
 ) -> Iterator[ScanResult]:
-    """Verify each record: one :class:`ScanResult` per Identity header (one No-TN-Validation
-    result for a call without any; one 438 result for an INVITE that cannot be parsed; one
-    result for a forwarded call whose ``div`` PASSporTs are linked, RFC 8946, ``header`` 0).
-    Records marked ``invalid`` (unusable JSON Lines) are skipped: check ``record.invalid``
-    on the input side if you need to count them."""
+    """Verify each record: one :class:`ScanResult` per call, the call's verdict with one
+    :class:`~shakenkit.HeaderResult` per Identity header in ``verdict.headers`` (a
+    No-TN-Validation result for a call without any; a 438 result for an INVITE that cannot be
+    parsed; a forwarded call's ``div`` PASSporTs linked, RFC 8946). Records marked ``invalid``
+    (unusable JSON Lines) are skipped: check ``record.invalid`` on the input side if you need
+    to count them."""
     for rec in records:
         if rec.invalid is not None:
             continue
@@ -927,16 +928,10 @@ def verify_records(
         if rec.error is not None:
             yield ScanResult(rec, malformed_message_verdict(rec.error), None, t)
         elif rec.message is not None:
-            verdicts = verifier.verify_sip(rec.message, now=t)
-            for i, v in enumerate(verdicts):
-                yield ScanResult(rec, v, i if rec.message.identity else None, t)
+            v = verifier.verify_sip(rec.message, now=t)
+            yield ScanResult(rec, v, 0 if rec.message.identity else None, t)
         elif not rec.identity:
             yield ScanResult(rec, verifier.verify(None, now=t), None, t)
-        elif len(rec.identity) > 1 and any(is_div_value(x) for x in rec.identity):
-            # A forwarded call (RFC 8946): its headers are linked into one verdict.
+        else:
             v = verifier.verify(list(rec.identity), orig=rec.orig, dest=rec.dest, now=t)
             yield ScanResult(rec, v, 0, t)
-        else:
-            for i, value in enumerate(rec.identity):
-                v = verifier.verify(value, orig=rec.orig, dest=rec.dest, now=t)
-                yield ScanResult(rec, v, i, t)
