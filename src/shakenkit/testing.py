@@ -25,6 +25,7 @@ from .certs import der as _der
 from .certs.tnauthlist import encode_tnauthlist_spc
 from .core.identity import IdentityHeader, format_identity
 from .core.passport import sign_passport
+from .core.verifier import Verifier
 
 __all__ = [
     "TestPKI",
@@ -400,10 +401,9 @@ class TestPKI:
         """``{x5u: chain_pem}`` plus any extra URLs registered in :attr:`extra`."""
         return {self.x5u: self.chain_pem, **self.extra}
 
-    def verifier(self, **kw: Any) -> Any:
-        """A :class:`~shakenkit.Verifier` trusting this root and serving :meth:`certificates`."""
-        from .core.verifier import Verifier
-
+    def verifier(self, **kw: Any) -> Verifier:
+        """A :class:`~shakenkit.Verifier` trusting this root and serving :meth:`certificates`;
+        ``kw`` go to the Verifier (``policy=``, ``crls=``, ``certificates=`` ...)."""
         kw.setdefault("certificates", self.certificates())
         return Verifier(trust_anchors=[self.root_pem], **kw)
 

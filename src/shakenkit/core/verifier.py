@@ -16,7 +16,7 @@ import os
 import time
 from collections.abc import Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -25,7 +25,7 @@ from ..certs.certificate import CertChain, ChainResult
 from ..certs.crl import check_revocation, load_crls
 from ..certs.path import strict_profile_refusal, validate_chain
 from ..certs.profile import ProfileFinding, leaf_profile
-from ..certs.trust import Anchors, TrustStore
+from ..certs.trust import Anchors, AnchorSources, TrustStore
 from ..errors import CertificateError, CertificateFetchError, ShakenError
 from ..repository.fetch import Fetcher, FetchError, FetchPolicy
 from ..repository.sources import CertificateSource, StaticSource
@@ -52,11 +52,9 @@ from .passport import (
 from .policy import Policy
 from .rcd import has_rcd, rcd_steps
 from .replay import ReplayCache
+from .sip_message import SipMessage, SipParseError, malformed_message_verdict, parse_sip
 from .tn import canonicalize_tn
 from .verdict import Check, HeaderResult, Signer, Verdict, VerdictError
-
-if TYPE_CHECKING:
-    from .sip_message import SipMessage
 
 __all__ = ["Policy", "Verifier"]
 
@@ -582,7 +580,7 @@ def _best(verdicts: Sequence[Verdict]) -> Verdict:
     return failed[0] if failed else verdicts[0]
 
 
-TrustAnchorsArg = TrustStore | Iterable[bytes | str | os.PathLike[str]] | None
+TrustAnchorsArg = TrustStore | AnchorSources | None
 CertificatesArg = Mapping[str, bytes | str | os.PathLike[str]] | str | os.PathLike[str] | None
 
 
@@ -596,6 +594,13 @@ class Verifier:
       :class:`~shakenkit.repository.FetchPolicy`: limits, SSRF allow-list, cache), and fetches the
       CRLs that certificates name (soft-fail unless ``Policy.crl_hard_fail``).
     * ``source=`` plugs in any :class:`CertificateSource`.
+
+    ``trust_anchors`` is a :class:`~shakenkit.TrustStore`, or what one is built from: PEM or
+    DER bytes, PEM text, a file or directory path, or a list of them (``Verifier(
+    trust_anchors=root_pem)`` and ``trust_anchors=["/etc/sti/roots/"]`` both work).
+
+    A verifier is a context manager: ``with Verifier(...) as v:`` (or ``async with``) closes
+    its network clients (:meth:`close` / :meth:`aclose`) on the way out.
 
     ``crls`` are PEM/DER CRL bytes checked for every chain. ``rcd_content`` maps Rich Call
     Data URLs (``icn``, ``jcl``) to their content for ``rcdi`` checks without fetching
@@ -623,7 +628,7 @@ class Verifier:
         self.trust_store = (
             trust_anchors
             if isinstance(trust_anchors, TrustStore)
-            else TrustStore(trust_anchors or ())
+            else TrustStore(() if trust_anchors is None else trust_anchors)
         )
         if sum(x is not None for x in (source, certificates)) > 1:
             raise ValueError("give either certificates= or source=, not both")
@@ -964,6 +969,18 @@ class Verifier:
         if self._rcd is not None:
             await self._rcd.aclose()
 
+    def __enter__(self) -> Verifier:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Verifier:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
     def _values(self, identity: object) -> list[str | Verdict] | Verdict:
         """The header values to verify, one unit each: a value, or the 438 verdict of an item
         that is not text or cannot be split (it does not veto the other headers)."""
@@ -1043,8 +1060,6 @@ class Verifier:
         """What verifying a SIP request takes, shared by :meth:`verify_sip` and
         :meth:`averify_sip`: the answer when no PASSporT needs checking, else the
         ``verify(values, **kw)`` call to make (all the request's headers, one call)."""
-        from .sip_message import SipMessage, SipParseError, malformed_message_verdict, parse_sip
-
         t = time.time() if now is None else now
         try:
             msg = message if isinstance(message, SipMessage) else parse_sip(message)  # type: ignore[arg-type]
