@@ -284,10 +284,10 @@ class ServiceApp:
     async def _signing(self, scope: Scope, body: bytes) -> _Reply:
         if self.signing is None:
             raise schemas.not_found("/stir/v1/signing (no --key/--x5u configured)")
-        from ..testing import sign_identity
+        from ..signing import sign_shaken
 
         call = schemas.parse_signing_request(_json(body))
-        header = sign_identity(
+        header = sign_shaken(
             self.signing.key,
             x5u=self.signing.x5u,
             orig=call.orig,
