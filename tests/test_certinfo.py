@@ -539,3 +539,21 @@ def test_cert_fetches_a_url(capsys: pytest.CaptureFixture[str], https: Any, tmp_
     code, out, _ = run(capsys, "cert", "--json", "--tls-ca", https.ca_pem_path, url)
     assert code == 1 and json.loads(out)["error"]  # loopback refused without --allow-host
     assert https.count("/sp.pem") == 1
+
+
+def test_the_projects_own_samples_lint_without_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    """tests/data/samples (scripts/make_samples.py) is what the docs tell users to try: its
+    certificates follow the profile (the one warning: no subject serialNumber, as most live
+    leaves)."""
+    samples = Path(__file__).parent / "data" / "samples"
+    code, out, _ = run(capsys, "cert", "--json", "--at", str(NOW), "--trust",
+                       str(samples / "root.pem"), str(samples / "chain.pem"),
+                       str(samples / "root.pem"))
+    assert code == 0
+    for line in out.splitlines():
+        d = json.loads(line)
+        assert d["chain"]["trusted"] is True
+        for c in d["certificates"]:
+            errors = [f for f in c["findings"] if f["severity"] == "error"]
+            assert errors == [], (c["subject"], errors)
+            assert {f["id"] for f in c["findings"]} <= {"subject_serial_number"}
