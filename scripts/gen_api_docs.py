@@ -20,7 +20,7 @@ import shakenkit  # noqa: E402
 # Documented packages and modules, each with its docstring and its ``__all__``. A package
 # re-exports its modules' public names; the modules in MODULE_DOCS add their docstrings (the
 # longer story) under the package, without repeating the members.
-SUBMODULES = ["shakenkit.testing", "shakenkit.core.div", "shakenkit.core.rcd",
+SUBMODULES = ["shakenkit.signing", "shakenkit.testing", "shakenkit.core.div", "shakenkit.core.rcd",
               "shakenkit.repository", "shakenkit.sip", "shakenkit.traceback",
               "shakenkit.traceback.dask", "shakenkit.service.schemas"]
 MODULE_DOCS = {

@@ -63,7 +63,7 @@ def _summary(v: Verdict) -> str:
         for h in v.headers:
             where = f"header {h.index}" if h.index is not None else "div-o original"
             why = f" {h.error.sip_code} [{h.error.check}]" if h.error is not None else ""
-            extra.append(f"{where} ({h.ppt or '?'}): {h.verstat}{why}")
+            extra.append(f"{where} ({h.ppt or '?'}) on its own: {h.verstat}{why}")
     lines = [head] + [f"  {x}" for x in extra] + [f"  warning: {w}" for w in v.warnings]
     return "\n".join(lines)
 
