@@ -492,12 +492,32 @@ def test_policy_require_identity_gives_428(pki, identity_value):
 
 
 def test_policy_require_identity_gives_428_when_only_unsupported_ppt(pki):
-    """RFC 8224 §6.2 step 1: ignore headers with an unsupported ``ppt``; if none remain and
-    policy requires one -> 428."""
-    v = pki.verifier(policy=Policy(require_identity=True))
-    verdict = v.verify(_div_header(pki), orig=ORIG, dest=DEST, now=NOW)
-    assert verdict.error is not None
-    assert verdict.error.sip_code == 428
+    """RFC 8224 §6.2 step 1: ignore headers with an unsupported ``ppt`` (``rph``, RFC 8443; not
+    ``div``, which is supported since RFC 8946 support); if none remain and policy requires one
+    -> 428, No-TN-Validation, and no certificate is fetched."""
+    src = _NoFetch()
+    v = Verifier(trust_anchors=[pki.root_pem], source=src,
+                 policy=Policy(require_identity=True))
+    for headers in (_rph_header(pki), [_rph_header(pki), _rph_header(pki)]):
+        verdict = v.verify(headers, orig=ORIG, dest=DEST, now=NOW)
+        assert verdict.verstat == "No-TN-Validation" and verdict.caller_id == "unverified"
+        assert verdict.error is not None
+        assert (verdict.error.sip_code, verdict.error.check) == (428, "identity_present")
+        assert verdict.ppt == "rph"
+    assert src.calls == 0
+
+
+def test_div_alone_is_no_tn_validation_and_not_an_unsupported_ppt(pki, verifier):
+    """RFC 8946 §4: ``div`` is supported; alone (without the SHAKEN PASSporT it continues) the
+    call has no TN validated: No-TN-Validation with a failed ``div_chain`` check, and the div
+    header verified on its own (listed ``unlinked``)."""
+    verdict = verifier.verify(_div_header(pki), orig=ORIG, dest=DEST, now=NOW)
+    assert (verdict.verstat, verdict.caller_id, verdict.error) == (
+        "No-TN-Validation", "unverified", None)
+    assert verdict.ppt == "div"
+    assert ("div_chain", False) in [(c.name, c.ok) for c in verdict.checks]
+    assert [d.result for d in verdict.diversion] == ["unlinked"]
+    assert [h.verstat for h in verdict.headers] == ["TN-Validation-Passed"]
 
 
 def test_require_identity_does_not_change_a_verified_call(pki, good_header):
@@ -577,10 +597,21 @@ async def test_averify_gives_the_same_verdict_as_verify(pki, rogue_pki, name):
     ids=lambda v: repr(v)[:30],
 )
 def test_bad_input_never_raises(verifier, value):
-    """``verify`` never raises on bad input: every outcome is a Verdict, and none passes."""
+    """``verify`` never raises on bad input, and the verdict is the documented one: a value
+    that is not an Identity header is 438 ``identity_header`` (likely spoofed); one with no
+    header in it at all (only separators or whitespace) is No-TN-Validation."""
     v = verifier.verify(value, orig=ORIG, dest=DEST, now=NOW)
     assert isinstance(v, Verdict)
-    assert not v.passed
+    if value in (",,,", "\r\n \r\n "):
+        assert (v.verstat, v.caller_id, v.error) == ("No-TN-Validation", "unverified", None)
+        assert v.headers == []
+    else:
+        assert v.failed and v.likely_spoofed and v.caller_id == "likely_spoofed"
+        assert v.error is not None
+        assert (v.error.sip_code, v.error.check) == (438, "identity_header")
+        assert v.error.reason_sip == 'SIP ;cause=438 ;text="Invalid Identity Header"'
+        assert not v.signature_verified and v.signer is None
+    Verdict.model_validate_json(v.model_dump_json())  # and it serializes
 
 
 def test_random_bytes_as_latin1_never_raise(pki, verifier, good_header):
@@ -595,6 +626,13 @@ def test_random_bytes_as_latin1_never_raise(pki, verifier, good_header):
             v = verifier.verify(value, orig=ORIG, dest=DEST, now=NOW)
             assert isinstance(v, Verdict)
             assert not v.passed, value
+            # Failed with an RFC 8224 code and a check name, or no header found at all.
+            if v.failed:
+                assert v.error is not None and v.error.sip_code in (403, 436, 437, 438)
+                assert v.error.check and v.error.detail
+            else:
+                assert v.verstat == "No-TN-Validation" and v.error is None
+                assert not v.signature_verified
         v = verifier.verify([junk, good_header], orig=ORIG, dest=DEST, now=NOW)
         assert v.passed, junk  # a junk extra header never vetoes the good one
 
@@ -606,9 +644,15 @@ def test_non_text_identity_value_never_raises(verifier):
 
 
 def test_non_text_numbers_never_raise(verifier, good_header):
-    """``verify`` never raises on bad input: numbers given as ints are just not TNs."""
+    """``verify`` never raises on bad input: an int is read as its digits (the same TN);
+    anything else that is not text is a number no TN matches (438 ``orig_tn``/``dest_tn``)."""
     v = verifier.verify(good_header, orig=12155551212, dest=DEST, now=NOW)  # type: ignore[arg-type]
-    assert isinstance(v, Verdict)
+    assert v.caller_id == "verified", v.error
+    for bad in (1.5, b"12155551212", ["12155551212"], True):
+        v = verifier.verify(good_header, orig=bad, dest=DEST, now=NOW)  # type: ignore[arg-type]
+        assert v.failed and v.error is not None and v.error.check == "orig_tn", bad
+        v = verifier.verify(good_header, orig=ORIG, dest=bad, now=NOW)  # type: ignore[arg-type]
+        assert v.failed and v.error is not None and v.error.check == "dest_tn", bad
 
 
 def test_huge_integer_iat_never_raises(pki, verifier):
