@@ -9,16 +9,17 @@ from typing import Any
 import pytest
 
 from shakenkit import Verdict
-from shakenkit.testing import TestPKI, rcd_claims
+from shakenkit.testing import TestPKI, make_pki, rcd_claims
 from shakenkit.traceback import VerdictRecord
 from tests.conftest import DEST, NOW, ORIG
 
 PARTS = ("error", "signer", "diversion", "rcd")
 
 
-def _verdicts(pki: TestPKI) -> list[Verdict]:
-    v = pki.verifier()
+def _verdicts(_session_pki: TestPKI) -> list[Verdict]:
+    pki = make_pki(not_before=NOW - 86_400, not_after=NOW + 300 * 86_400)  # carrier() adds
     b = pki.carrier(spc="456B", x5u="https://cr.b.example/456B.pem")
+    v = pki.verifier()
     shaken = pki.sign(orig=ORIG, dest=DEST, iat=NOW,
                       extra_claims=rcd_claims(nam="Q Branch", jcd=[["vcard", []]]))
     div = b.sign_div(orig=ORIG, div=DEST, dest="+12155550000", iat=NOW)
