@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 
 from shakenkit import Verdict, Verifier
-from shakenkit.testing import make_pki
+from shakenkit.testing import TestPKI, make_pki
 
 
 @dataclass
@@ -61,7 +61,11 @@ def invite(identity: str | None, calling: str, called: str, when: int) -> bytes:
 
 async def main() -> None:
     pki = make_pki(spc="123A")
-    verifier = Verifier(trust_anchors=[pki.root_pem], certificates=pki.certificates())
+    async with Verifier(trust_anchors=pki.root_pem, certificates=pki.certificates()) as verifier:
+        await run_calls(verifier, pki)
+
+
+async def run_calls(verifier: Verifier, pki: TestPKI) -> None:
     now = int(time.time())
     a, b = "+12155551212", "+12155551213"
     signed = pki.sign(orig=a, dest=b, attest="A", iat=now)
@@ -76,7 +80,6 @@ async def main() -> None:
         print(f"{name + ':':<19} {d.action:<16} verstat={d.verstat}")
         if d.reason:
             print(f"{'':<19} Reason: {d.reason}")
-    await verifier.aclose()
 
 
 if __name__ == "__main__":
