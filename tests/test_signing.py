@@ -214,3 +214,14 @@ def test_cli_sign_refuses_an_http_x5u(tmp_path: Path, pki: TestPKI,
     v = Verifier(trust_anchors=pki.root_pem, certificates=pki.certificates())
     verdict = v.verify(out, orig=ORIG, dest=DEST, now=NOW)
     assert verdict.passed and json.loads(verdict.model_dump_json())["ppt"] == "rcd"
+
+
+def test_format_identity_for_a_token_signed_elsewhere(pki: TestPKI) -> None:
+    """RFC 8224 §4: an HSM that signs the whole JWS hands back a token; the signing module
+    formats its Identity header value."""
+    from shakenkit import IdentityHeader
+    from shakenkit.signing import format_identity
+
+    h = sign_shaken(pki.leaf_key, x5u=X5U, orig=ORIG, dest=DEST, attest="A", iat=NOW)
+    token = h.split(";", 1)[0]
+    assert format_identity(IdentityHeader(token, X5U, "ES256", "shaken")) == h

@@ -23,6 +23,10 @@ verifier must reject: the numbers must canonicalize to telephone numbers (RFC 82
 Data from :func:`rcd_claims`) are JSON and cannot replace a claim the function sets. A bad
 input raises :class:`ValueError` naming it (:class:`TypeError` for a key of the wrong type).
 
+The signers return the formatted Identity header value; :func:`format_identity` (the same
+function as :func:`shakenkit.format_identity`) formats one from an
+:class:`~shakenkit.IdentityHeader` of a token signed elsewhere (an HSM that signs whole JWS).
+
 :mod:`shakenkit.testing` builds on this module to make deliberately broken PASSporTs for
 tests; ``shakenkit sign`` and ``shakenkit serve``'s ``/stir/v1/signing`` use it as is.
 """
@@ -46,6 +50,7 @@ from .core.rcd import jcs, rcd_digest
 from .core.tn import canonicalize_tn
 
 __all__ = [
+    "format_identity",
     "load_signing_key",
     "rcd_claims",
     "sign_div",
