@@ -1,10 +1,10 @@
 """A call-screening hook: verify an incoming SIP INVITE and decide what to do with the call.
 
-A SIP proxy or SBC hands the raw INVITE to ``screen()``; it verifies every Identity header
-(``Verifier.averify_sip``: numbers from P-Asserted-Identity/From and To, Date from the message)
-and returns the action, the ``verstat`` to put on the caller's identity toward the callee
-(3GPP TS 24.229), and a ``Reason`` header for the originating network when verification failed
-(ATIS-1000074 §5.3.2, RFC 3326). See docs/integration.md.
+A SIP proxy or SBC hands the raw INVITE to ``screen()``; it verifies the call
+(``Verifier.averify_sip``: every Identity header, numbers from P-Asserted-Identity/From and To,
+Date from the message) and returns the action, the ``verstat`` to put on the caller's identity
+toward the callee (3GPP TS 24.229), and a ``Reason`` header for the originating network when
+verification failed (ATIS-1000074 §5.3.2, RFC 3326). See docs/integration.md.
 
 Run: python examples/screening_hook.py
 """
@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 
 from shakenkit import Verdict, Verifier
-from shakenkit.testing import make_pki
+from shakenkit.testing import TestPKI, make_pki
 
 
 @dataclass
@@ -27,18 +27,10 @@ class Decision:
     verdict: Verdict
 
 
-def best(verdicts: list[Verdict]) -> Verdict:
-    """RFC 8224 §6.2 step 1: the call passes if any header passes (A over B over C)."""
-    passed = [v for v in verdicts if v.passed]
-    if passed:
-        return min(passed, key=lambda v: v.attest or "Z")
-    failed = [v for v in verdicts if v.verstat == "TN-Validation-Failed"]
-    return failed[0] if failed else verdicts[0]
-
-
 async def screen(verifier: Verifier, invite: bytes) -> Decision:
-    """The hook: never raises on a bad message (that is a 438 verdict)."""
-    v = best(await verifier.averify_sip(invite))
+    """The hook: one verdict for the call (every Identity header weighed, RFC 8224 §6.2);
+    never raises on a bad message (that is a 438 verdict)."""
+    v = await verifier.averify_sip(invite)
     reason = v.error.reason_sip if v.error is not None else None
     if v.caller_id == "verified":
         return Decision("deliver-verified", v.verstat, None, v)
@@ -69,7 +61,11 @@ def invite(identity: str | None, calling: str, called: str, when: int) -> bytes:
 
 async def main() -> None:
     pki = make_pki(spc="123A")
-    verifier = Verifier(trust_anchors=[pki.root_pem], certificates=pki.certificates())
+    async with Verifier(trust_anchors=pki.root_pem, certificates=pki.certificates()) as verifier:
+        await run_calls(verifier, pki)
+
+
+async def run_calls(verifier: Verifier, pki: TestPKI) -> None:
     now = int(time.time())
     a, b = "+12155551212", "+12155551213"
     signed = pki.sign(orig=a, dest=b, attest="A", iat=now)
@@ -84,7 +80,6 @@ async def main() -> None:
         print(f"{name + ':':<19} {d.action:<16} verstat={d.verstat}")
         if d.reason:
             print(f"{'':<19} Reason: {d.reason}")
-    await verifier.aclose()
 
 
 if __name__ == "__main__":

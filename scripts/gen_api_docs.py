@@ -20,9 +20,10 @@ import shakenkit  # noqa: E402
 # Documented packages and modules, each with its docstring and its ``__all__``. A package
 # re-exports its modules' public names; the modules in MODULE_DOCS add their docstrings (the
 # longer story) under the package, without repeating the members.
-SUBMODULES = ["shakenkit.testing", "shakenkit.core.div", "shakenkit.core.rcd",
-              "shakenkit.certs.calist", "shakenkit.repository", "shakenkit.repository.stipa",
-              "shakenkit.repository.trustdir", "shakenkit.sip", "shakenkit.traceback",
+SUBMODULES = ["shakenkit.signing", "shakenkit.testing", "shakenkit.core.div",
+              "shakenkit.core.rcd", "shakenkit.certs.calist", "shakenkit.repository",
+              "shakenkit.repository.stipa", "shakenkit.repository.trustdir", "shakenkit.sip",
+              "shakenkit.traceback",
               "shakenkit.traceback.dask", "shakenkit.service.schemas"]
 MODULE_DOCS = {
     "shakenkit.repository": ["shakenkit.repository.fetch", "shakenkit.repository.https",

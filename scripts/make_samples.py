@@ -16,6 +16,7 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from shakenkit.testing import TestPKI, make_pki
 
@@ -250,7 +251,9 @@ README = """# Sample inputs (generated)
 Made by `scripts/make_samples.py` (run `PYTHONPATH=src python scripts/make_samples.py`) from a
 fresh test STI PKI (`shakenkit.testing.make_pki`, SPC 123A). Keys and signatures are random on
 each run; every time is fixed, starting at 2026-01-01T00:00:00Z ({t0}). Do not use the
-keys for anything but tests.
+keys for anything but tests. The certificates follow the STI profile (`shakenkit cert` finds
+no error; the SP subject has no serialNumber, a warning, as on most live leaves) and name the
+STI-PA CRL like real ones: verify them `--offline`, which never fetches it.
 
 | file | what |
 |---|---|
@@ -283,15 +286,24 @@ The calls and the verdict each gets:
 """
 
 
-def main(out: Path = OUT) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    pki = make_pki(
+def sample_pki(leaf_key: Any = None) -> TestPKI:
+    """The samples' PKI, shaped like the production one so ``shakenkit cert`` finds no error
+    in it: the STI-CA and SP certificates name the STI-PA CRL with its cRLIssuer
+    (ATIS-1000080 v004). Offline verification (``--offline``, ``certificates=``) never fetches
+    it. The SP subject has no serialNumber (a CP 1.1 warning, optional since CP 1.4), as
+    most live leaves."""
+    return make_pki(
         spc="123A",
         x5u=X5U,
         not_before=T0 - 30 * DAY,
         not_after=T0 + 5 * 365 * DAY,
-        crl_url=None,
+        leaf_key=leaf_key,
     )
+
+
+def main(out: Path = OUT) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    pki = sample_pki()
     (out / "root.pem").write_bytes(pki.root_pem)
     (out / "chain.pem").write_bytes(pki.chain_pem)
     (out / "sp-key.pem").write_bytes(pki.leaf_key_pem)

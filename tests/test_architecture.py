@@ -17,12 +17,14 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src"
 
 # Bottom to top (docs/architecture.md). "shakenkit" is the root package's __init__ (the public
-# API re-exports); "service" is the HTTP service of issue 13.
+# API re-exports); "service" is the HTTP service of issue 13; "signing" the STI-AS (issue 18:
+# above the core whose PASSporT encoder it uses, below everything that signs).
 LAYERS: list[set[str]] = [
     {"errors"},
     {"certs"},
     {"repository"},
     {"core"},
+    {"signing"},
     {"shakenkit"},
     {"sip", "testing"},
     {"traceback", "service"},
@@ -143,6 +145,12 @@ def _tree(tmp_path: Path, files: dict[str, str]) -> Path:
         ({"sip/capture.py": "from ..testing import make_pki\n"}, "imports shakenkit.testing"),
         # a new flat module outside every package
         ({"div.py": "x = 1\n"}, "'div' is in no layer"),
+        # the signer never reaches up to the test helpers built on it
+        ({"signing.py": "from .testing import make_pki\n", "testing.py": ""},
+         "imports shakenkit.testing"),
+        # nor does the core reach up to the signer
+        ({"core/verifier.py": "from ..signing import sign_shaken\n", "signing.py": ""},
+         "imports shakenkit.signing"),
     ],
 )
 def test_the_check_catches(tmp_path: Path, files: dict[str, str], expected: str) -> None:

@@ -56,16 +56,16 @@ def build(**kw: Any) -> StiCertificate:
     ca = kw.get("ca", False)
     subject = kw.get(
         "subject",
-        [("C", "US"), ("O", "Example Telecom"), ("CN", "SHAKEN 123A")],
+        [("C", "US"), ("O", "Example Telecom"), ("CN", "SHAKEN 123A"), ("SN", "1")],
     )
-    oids = {"C": NameOID.COUNTRY_NAME, "O": NameOID.ORGANIZATION_NAME, "CN": NameOID.COMMON_NAME}
-    name = x509.Name([x509.NameAttribute(oids[k], v) for k, v in subject])
+    name = _name(subject)
     self_signed = kw.get("self_signed", False)
-    signer = key if self_signed else _CA_KEY
+    signer = kw.get("signer") or (key if self_signed else _CA_KEY)
+    issuer = _name(kw["issuer"]) if "issuer" in kw else (name if self_signed else _CA_NAME)
     b = (
         x509.CertificateBuilder()
         .subject_name(name)
-        .issuer_name(name if self_signed else _CA_NAME)
+        .issuer_name(issuer)
         .public_key(key.public_key())
         .serial_number(kw.get("serial", x509.random_serial_number()))
         .not_valid_before(dt.datetime.fromtimestamp(NOW - 86_400, dt.timezone.utc))
@@ -131,6 +131,18 @@ def build(**kw: Any) -> StiCertificate:
         b = b.add_extension(ext, crit)
     der = b.sign(signer, kw.get("hash", hashes.SHA256())).public_bytes(serialization.Encoding.DER)
     return load_certificate(der)
+
+
+_OIDS = {
+    "C": NameOID.COUNTRY_NAME,
+    "O": NameOID.ORGANIZATION_NAME,
+    "CN": NameOID.COMMON_NAME,
+    "SN": NameOID.SERIAL_NUMBER,
+}
+
+
+def _name(attrs: list[tuple[str, str]]) -> x509.Name:
+    return x509.Name([x509.NameAttribute(_OIDS[k], v) for k, v in attrs])
 
 
 def found(cert: StiCertificate, **kw: Any) -> set[tuple[str, str]]:
@@ -221,6 +233,106 @@ def test_ca_certificates() -> None:
     )
     assert ("public_key", "warning") in found(p384)
     assert ("signature_algorithm", "error") not in found(p384)
+
+
+# -- issue 18 point 17: the rules where an independent SHAKEN linter disagreed -------------------
+
+
+def _ca(**kw: Any) -> StiCertificate:
+    """A CA certificate: no TNAuthList, keyCertSign."""
+    kw.setdefault("subject", [("C", "US"), ("O", "X"), ("CN", "X SHAKEN ROOT")])
+    return build(ca=True, tnauthlist=None, **kw)
+
+
+def test_a_ca_with_empty_names_not_signed_by_its_own_key_is_an_intermediate() -> None:
+    """Attack on the lint: a CA with an empty subject and an empty issuer (subject == issuer)
+    was linted as a root, so its missing AKI, certificatePolicies and CRL distribution point
+    went unreported. Root means self-signed (RFC 5280 §3.2): its own key verifies it."""
+    c = _ca(subject=[], issuer=[], aki=False, policies=None, crldp=False)
+    assert certificate_role(c) == "intermediate"
+    assert {
+        ("authority_key_identifier", "error"),
+        ("certificate_policies", "error"),
+        ("crl_distribution_points", "error"),
+    } <= found(c)
+
+
+def test_a_self_issued_ca_signed_by_another_key_is_not_a_root() -> None:
+    """Same names, foreign signature (a subordinate that copies its root's name): not a root."""
+    forged = _ca(self_signed=True, signer=_CA_KEY)
+    assert certificate_role(forged) == "intermediate"
+    assert certificate_role(_ca(self_signed=True)) == "root"
+
+
+def test_a_self_signed_ca_with_another_issuer_name_is_not_a_root() -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    c = _ca(key=key, signer=key, issuer=[("C", "US"), ("O", "X"), ("CN", "Other ROOT")])
+    assert certificate_role(c) == "intermediate"
+
+
+def test_real_roots_stay_roots_including_the_lenient_tmobile_root() -> None:
+    for name in ("tmobile-root.pem", "comcast-root.pem"):
+        [c] = _load(name)
+        assert certificate_role(c) == "root", name
+    [sub] = _load("tmobile-sub.pem")
+    assert certificate_role(sub) == "intermediate"
+
+
+@pytest.mark.parametrize("missing", ["C", "O", "CN"])
+@pytest.mark.parametrize("ca", [False, True])
+def test_issuer_dn_carries_c_o_and_cn(missing: str, ca: bool) -> None:
+    """ATIS-1000080 §6.4.1: the issuer DN (the issuing CA's subject) carries C, O and CN."""
+    issuer = [(k, v) for k, v in [("C", "US"), ("O", "Example STI-CA"), ("CN", "X SHAKEN CA")]
+              if k != missing]
+    kw: dict[str, Any] = {"issuer": issuer}
+    if ca:
+        kw.update(ca=True, tnauthlist=None, subject=[("C", "US"), ("O", "X"), ("CN", "X SHAKEN")])
+    fs = [f for f in lint_certificate(build(**kw)) if f.id == "issuer_dn"]
+    assert len(fs) == 1 and fs[0].severity == "error" and f"lacks {missing};" in fs[0].message
+    assert not [f for f in lint_certificate(build()) if f.id == "issuer_dn"]
+
+
+@pytest.mark.parametrize(
+    ("serials", "flagged"), [(0, True), (1, False), (2, True)], ids=["none", "one", "two"]
+)
+def test_subject_serial_number_exactly_one_is_a_warning(serials: int, flagged: bool) -> None:
+    """US SHAKEN CP 1.1 §3.1: one serialNumber beside the CN; a warning (most live leaves
+    lack it; CP 1.4 made it optional)."""
+    subject = [("C", "US"), ("O", "X"), ("CN", "SHAKEN 123A")] + [("SN", str(i)) for i in
+                                                                    range(serials)]
+    fs = [f for f in lint_certificate(build(subject=subject)) if f.id == "subject_serial_number"]
+    assert bool(fs) == flagged
+    assert all(f.severity == "warning" for f in fs)
+
+
+def test_subject_serial_number_is_not_asked_of_cas() -> None:
+    assert not [f for f in lint_certificate(_ca(self_signed=True))
+                if f.id == "subject_serial_number"]
+    inter = _ca(subject=[("C", "US"), ("O", "X"), ("CN", "X SHAKEN CA")])
+    assert not [f for f in lint_certificate(inter) if f.id == "subject_serial_number"]
+
+
+def test_an_intermediate_with_two_shaken_policy_oids_is_an_error() -> None:
+    """ATIS-1000080 v004 §6.4.1: an STI intermediate carries a single SHAKEN CP OID."""
+    inter = _ca(subject=[("C", "US"), ("O", "X"), ("CN", "X SHAKEN CA")],
+                policies=[CP14, "2.16.840.1.114569.1.1.1"])
+    assert ("certificate_policies", "error") in found(inter)
+    one = _ca(subject=[("C", "US"), ("O", "X"), ("CN", "X SHAKEN CA")])
+    assert ("certificate_policies", "error") not in found(one)
+
+
+@pytest.mark.skipif(not CORPUS.exists(), reason="shared corpus not available")
+def test_corpus_roots_are_exactly_its_self_signed_cas() -> None:
+    """The 23 self-signed roots of the corpus are roots, its 38 other CAs intermediates."""
+    from tests.conftest import corpus_rows
+
+    roles: dict[str, int] = {}
+    for row in corpus_rows(CORPUS):
+        [c] = parse_certificates(row["pem"].encode())
+        role = certificate_role(c)
+        roles[role] = roles.get(role, 0) + 1
+        assert (role == "root") == (row["is_ca"] and row["self_signed"]), row["subject"]
+    assert roles == {"root": 23, "intermediate": 38, "end-entity": 211}
 
 
 def test_validity_at_a_time() -> None:
@@ -427,3 +539,21 @@ def test_cert_fetches_a_url(capsys: pytest.CaptureFixture[str], https: Any, tmp_
     code, out, _ = run(capsys, "cert", "--json", "--tls-ca", https.ca_pem_path, url)
     assert code == 1 and json.loads(out)["error"]  # loopback refused without --allow-host
     assert https.count("/sp.pem") == 1
+
+
+def test_the_projects_own_samples_lint_without_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    """tests/data/samples (scripts/make_samples.py) is what the docs tell users to try: its
+    certificates follow the profile (the one warning: no subject serialNumber, as most live
+    leaves)."""
+    samples = Path(__file__).parent / "data" / "samples"
+    code, out, _ = run(capsys, "cert", "--json", "--at", str(NOW), "--trust",
+                       str(samples / "root.pem"), str(samples / "chain.pem"),
+                       str(samples / "root.pem"))
+    assert code == 0
+    for line in out.splitlines():
+        d = json.loads(line)
+        assert d["chain"]["trusted"] is True
+        for c in d["certificates"]:
+            errors = [f for f in c["findings"] if f["severity"] == "error"]
+            assert errors == [], (c["subject"], errors)
+            assert {f["id"] for f in c["findings"]} <= {"subject_serial_number"}

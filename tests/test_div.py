@@ -94,7 +94,7 @@ def test_to_kept_request_uri_retargeted_through_verify_sip(world, verifier) -> N
     """To kept as B, Request-URI C (SHAKEN matches To itself): passes, the link is listed and
     reaches the Request-URI (standards digest §10 item 20)."""
     msg = invite(world, to=B, ruri=C, identity=[shaken(world), div(world, B, C)])
-    (v,) = verifier.verify_sip(msg, now=NOW)
+    v = verifier.verify_sip(msg, now=NOW)
     assert v.caller_id == "verified" and v.diverted
     assert [lk.result for lk in v.diversion] == ["valid"]
 
@@ -104,7 +104,7 @@ def test_history_info_agrees(world, verifier) -> None:
     msg = invite(world, to=C, ruri=C, identity=[shaken(world), div(world, B, C)],
                  extra=[f"History-Info: <sip:+{B}@b.example>;index=1",
                         f"History-Info: <sip:+{C}@c.example;cause=302>;index=1.1"])
-    (v,) = verifier.verify_sip(msg, now=NOW)
+    v = verifier.verify_sip(msg, now=NOW)
     assert v.caller_id == "verified"
     assert check(v, "div_history") == (True, "History-Info/Diversion agree with the div chain")
 
@@ -114,7 +114,7 @@ def test_diversion_header_disagrees_only_warns(world, verifier) -> None:
     outcome."""
     msg = invite(world, to=C, ruri=C, identity=[shaken(world), div(world, B, C)],
                  extra=[f"Diversion: <sip:+{D}@x.example>;reason=unconditional"])
-    (v,) = verifier.verify_sip(msg, now=NOW)
+    v = verifier.verify_sip(msg, now=NOW)
     assert v.caller_id == "verified"
     ok, detail = check(v, "div_history")
     assert not ok and B in detail and any("History-Info/Diversion" in w for w in v.warnings)

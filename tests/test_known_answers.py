@@ -105,6 +105,12 @@ def _div(w: World) -> str:
     return signed(w.pki, header=jose(w.pki.x5u, ppt="div"), payload=payload, ppt="div")
 
 
+def _rph(w: World) -> str:
+    """A Resource-Priority PASSporT (RFC 8443): a ppt shakenkit does not support."""
+    payload = {**claims(), "rph": {"auth": ["ets.0"]}}
+    return signed(w.pki, header=jose(w.pki.x5u, ppt="rph"), payload=payload, ppt="rph")
+
+
 def _der_signature(w: World) -> str:
     header = b64url_encode(canonical_json(jose(w.pki.x5u)))
     si = f"{header}.{b64url_encode(canonical_json(claims()))}"
@@ -142,8 +148,17 @@ TABLE = [
         lambda w: _sign(w, x5u="https://cr.example.com/sp/unknown.pem"),
         (FAILED, UNVERIFIED, 436),
     ),
-    row("unverified-numbers-not-given", _sign, (PASSED, UNVERIFIED, None), orig=None, dest=None),
-    row("unverified-unsupported-ppt-div", _div, (NONE, UNVERIFIED, None)),
+    # No number compared: no TN validated (issue 18 point 3), the signature still verified.
+    row("unverified-numbers-not-given", _sign, (NONE, UNVERIFIED, None), orig=None, dest=None),
+    row("unverified-unsupported-ppt-rph", _rph, (NONE, UNVERIFIED, None)),
+    # div is supported (RFC 8946); alone it continues no SHAKEN PASSporT: no TN validated.
+    row("unverified-div-without-shaken", _div, (NONE, UNVERIFIED, None)),
+    row(
+        "unverified-428-only-unsupported-ppt",
+        _rph,
+        (NONE, UNVERIFIED, 428),
+        verifier="require_identity",
+    ),
     row("unverified-compact-plain-no-attest", _compact_plain, (PASSED, UNVERIFIED, None)),
     row(
         "unverified-428-required",

@@ -101,6 +101,11 @@ def test_any_single_character_change_fails(shared_verifier, signed_header, data)
     )
     assert isinstance(v, Verdict)
     assert v.verstat != "TN-Validation-Passed"
+    # What it is: a failure (438; 403 when the change lands on a stale or future iat), evidence
+    # of tampering, and never a verified signature.
+    assert v.failed and v.likely_spoofed, v.error
+    assert v.error is not None and v.error.sip_code in (403, 438), v.error
+    assert not v.signature_verified
 
 
 # -- Identity header: format -> parse -> format (RFC 8224 §4) -------------------------------------

@@ -235,6 +235,43 @@ def test_jcs_values(value: Any, text: str) -> None:
     assert jcs(value) == text.encode()
 
 
+def test_jcs_refuses_integers_beyond_the_safe_range() -> None:
+    """RFC 8785 §3.2.2.3: JCS numbers are IEEE 754 doubles. 2**53 - 1 is exact; beyond it an
+    integer has no canonical form (the hand-written JCS printed 2**60 verbatim, a digest no
+    JavaScript signer computes): refused with ValueError."""
+    assert jcs(2**53 - 1) == b"9007199254740991"
+    assert jcs([-(2**53) + 1]) == b"[-9007199254740991]"
+    for big in (2**53, 2**60, -(2**53), {"n": 2**64}):
+        with pytest.raises(ValueError, match="RFC 8785"):
+            jcs(big)
+
+
+def test_rcdi_over_jcd_with_a_huge_integer_fails_not_crashes(pki) -> None:
+    """Attack: a signer digests ``/jcd`` holding 2**60 as its digits; the verifier cannot
+    canonicalize it (RFC 8785) and reports the digest as failed, never as a match."""
+    import base64
+    import hashlib
+
+    card = ["vcard", [["x-n", {}, "integer", 2**60]]]
+    digits = json.dumps(card, separators=(",", ":")).encode()
+    forged = "sha256-" + base64.b64encode(hashlib.sha256(digits).digest()).decode()
+    extra = {"rcd": {"nam": "Q", "jcd": card}, "rcdi": {"/jcd": forged}}
+    v = pki.verifier().verify(sign(pki, extra), orig=A, dest=B, now=NOW)
+    assert v.passed  # rcd never changes the SHAKEN outcome
+    assert v.rcd is not None and v.rcd.integrity == "failed"
+    assert v.rcd.digests[0].ok is False and "RFC 8785" in v.rcd.digests[0].detail
+
+
+def test_jcs_refuses_hostile_sizes_without_recursion() -> None:
+    deep: Any = 0
+    for _ in range(100_000):
+        deep = [deep]
+    with pytest.raises(ValueError, match="too large or too deep"):
+        jcs(deep)
+    with pytest.raises(ValueError, match="too large or too deep"):
+        jcs(list(range(20_000)))
+
+
 _json = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=8),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner,

@@ -422,7 +422,7 @@ def test_now_out_of_range_in_verify_sip() -> None:
         "From: <sip:+12155551212@example.com>;tag=1\r\nTo: <sip:+12155551213@example.net>\r\n"
         f"Call-ID: a\r\nCSeq: 1 INVITE\r\nIdentity: {h}\r\nContent-Length: 0\r\n\r\n"
     )
-    [v] = pki.verifier().verify_sip(msg, now=9e15)
+    v = pki.verifier().verify_sip(msg, now=9e15)
     assert _err(v) == (403, "freshness")
 
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shakenkit import ShakenError, Verifier
+from shakenkit import ShakenError, Verdict, Verifier
 from shakenkit.core.verifier import Policy
 from shakenkit.sip import (
     SipFramer,
@@ -21,7 +21,7 @@ from shakenkit.sip import (
     parse_sip,
     uri_tn,
 )
-from shakenkit.testing import TestPKI, sign_identity
+from shakenkit.testing import TestPKI, make_pki, sign_identity
 from tests.conftest import DEST_TN, NOW, ORIG_TN, ORIGID, X5U
 
 
@@ -390,21 +390,50 @@ def test_parse_time_is_bounded_on_hostile_input() -> None:
 # -- Verifier.verify_sip -------------------------------------------------------------------------
 
 
-def test_verify_sip_one_verdict_per_identity_header(verifier: Verifier, good_header: str) -> None:
-    """RFC 8224 §6.2: every header is verified; numbers come from the message."""
-    verdicts = verifier.verify_sip(invite(good_header, good_header), now=NOW)
-    assert [v.caller_id for v in verdicts] == ["verified", "verified"]
+def test_verify_sip_one_verdict_per_call_with_each_header_inside(
+    verifier: Verifier, good_header: str
+) -> None:
+    """RFC 8224 §6.2 step 1: every header is verified, the call gets one verdict (like
+    ``verify([...])``) and each header's outcome is in ``headers``."""
+    v = verifier.verify_sip(invite(good_header, good_header), now=NOW)
+    assert isinstance(v, Verdict)
+    assert v.caller_id == "verified" and v.passed and not v.failed
+    assert [(h.index, h.ppt, h.verstat) for h in v.headers] == [
+        (0, "shaken", "TN-Validation-Passed"),
+        (1, "shaken", "TN-Validation-Passed"),
+    ]
+    assert v.model_dump(exclude={"headers"}) == verifier.verify(
+        [good_header, good_header], orig=ORIG_TN, dest=DEST_TN, now=NOW
+    ).model_dump(exclude={"headers"})
+
+
+def test_verify_sip_a_forged_header_beside_a_good_one_does_not_veto_the_call(
+    verifier: Verifier, good_header: str, pki: TestPKI
+) -> None:
+    """Attack: an attacker adds a forged Identity header to a good call hoping to fail it
+    (RFC 8224 §6.2 step 1: the call passes if one header passes). The forged one is reported
+    in ``headers`` with its error."""
+    forged = make_pki().sign(orig=ORIG_TN, dest=DEST_TN, iat=NOW, x5u=X5U)
+    v = verifier.verify_sip(invite(forged, good_header), now=NOW)
+    assert v.passed and v.caller_id == "verified"
+    first, second = v.headers
+    assert first.failed and first.error is not None and first.error.check == "signature"
+    assert second.passed
+    # Alone, the forged header fails the call.
+    alone = verifier.verify_sip(invite(forged), now=NOW)
+    assert alone.failed and alone.likely_spoofed
+    assert [h.verstat for h in alone.headers] == ["TN-Validation-Failed"]
 
 
 def test_verify_sip_numbers_come_from_the_message(verifier: Verifier, good_header: str) -> None:
     """PAI wins over From (the signed orig is 12155551212, the From number differs)."""
     ok = invite(good_header, frm="<sip:+12155559999@h>;tag=1", pai="<tel:+12155551212>")
-    assert verifier.verify_sip(ok, now=NOW)[0].caller_id == "verified"
+    assert verifier.verify_sip(ok, now=NOW).caller_id == "verified"
     bad = invite(good_header, frm="<sip:+12155559999@h>;tag=1")
-    v = verifier.verify_sip(bad, now=NOW)[0]
+    v = verifier.verify_sip(bad, now=NOW)
     assert v.error is not None and (v.error.sip_code, v.error.check) == (438, "orig_tn")
     other = invite(good_header, to="<sip:+12155550000@h>", ruri="sip:+12155550000@h")
-    v = verifier.verify_sip(other, now=NOW)[0]
+    v = verifier.verify_sip(other, now=NOW)
     assert v.error is not None and v.error.check == "dest_tn"
 
 
@@ -413,16 +442,16 @@ def test_verify_sip_non_tn_identities_are_compared_not_skipped(
 ) -> None:
     """A From/PAI without a number cannot match a signed TN: 438, not a skipped comparison."""
     msg = invite(good_header, frm="<sip:alice@example.com>;tag=1")
-    v = verifier.verify_sip(msg, now=NOW)[0]
+    v = verifier.verify_sip(msg, now=NOW)
     assert v.error is not None and v.error.check == "orig_tn"
 
 
 def test_verify_sip_without_identity(verifier: Verifier, pki: TestPKI) -> None:
     """RFC 8224 §6.2 step 1: No-TN-Validation, or 428 with Policy(require_identity=True)."""
-    [v] = verifier.verify_sip(invite(), now=NOW)
-    assert v.verstat == "No-TN-Validation" and v.error is None
+    v = verifier.verify_sip(invite(), now=NOW)
+    assert v.verstat == "No-TN-Validation" and v.error is None and v.headers == []
     strict = pki.verifier(policy=Policy(require_identity=True))
-    [v] = strict.verify_sip(invite(), now=NOW)
+    v = strict.verify_sip(invite(), now=NOW)
     assert v.error is not None and v.error.sip_code == 428
 
 
@@ -430,7 +459,7 @@ def test_verify_sip_malformed_message_gives_one_438_verdict(verifier: Verifier) 
     """Never raises: a message that cannot be parsed is one 438 verdict ('unverified': the
     call could not be read, which is no evidence of forgery)."""
     for bad in ("garbage", b"\xff\xfe", "INVITE sip:x@h SIP/2.0\r\nTo: <sip:c@d>\r\n\r\n", None):
-        [v] = verifier.verify_sip(bad, now=NOW)
+        v = verifier.verify_sip(bad, now=NOW)  # type: ignore[arg-type]
         assert v.verstat == "TN-Validation-Failed"
         assert v.error is not None and v.error.sip_code == 438 and v.error.check == "sip_message"
         assert v.caller_id == "unverified"
@@ -442,9 +471,9 @@ def test_verify_sip_uses_the_date_header_for_the_compact_form(pki: TestPKI) -> N
     token, params = full.split(";", 1)
     compact = ".." + token.split(".")[2] + ";" + params
     v = pki.verifier()
-    [ok] = v.verify_sip(invite(compact), now=NOW + 10)
+    ok = v.verify_sip(invite(compact), now=NOW + 10)
     assert ok.passed, ok.error
-    [bad] = v.verify_sip(invite(compact, date="Thu, 01 Jan 2026 00:00:07 GMT"), now=NOW + 10)
+    bad = v.verify_sip(invite(compact, date="Thu, 01 Jan 2026 00:00:07 GMT"), now=NOW + 10)
     assert bad.error is not None and bad.error.sip_code == 438
 
 
@@ -453,16 +482,16 @@ def test_verify_sip_accepts_a_parsed_message_and_bytes(
 ) -> None:
     text = invite(good_header)
     for m in (text, text.encode(), parse_sip(text)):
-        assert verifier.verify_sip(m, now=NOW)[0].caller_id == "verified"
+        assert verifier.verify_sip(m, now=NOW).caller_id == "verified"
 
 
 async def test_averify_sip_matches_verify_sip(verifier: Verifier, good_header: str) -> None:
     for msg in (invite(good_header, "x"), invite(), "garbage"):
         a = await verifier.averify_sip(msg, now=NOW)
         b = verifier.verify_sip(msg, now=NOW)
-        assert [x.model_dump() for x in a] == [x.model_dump() for x in b]
+        assert a.model_dump() == b.model_dump()
 
 
 def test_verify_sip_origid_and_attest_reported(verifier: Verifier, good_header: str) -> None:
-    [v] = verifier.verify_sip(invite(good_header), now=NOW)
+    v = verifier.verify_sip(invite(good_header), now=NOW)
     assert (v.attest, v.origid) == ("A", ORIGID)

@@ -1,4 +1,4 @@
-"""The Dask integration (shakenkit.dask_support) on a real ``distributed.LocalCluster`` of 2
+"""The Dask integration (shakenkit.traceback.dask) on a real ``distributed.LocalCluster`` of 2
 worker processes with 1 thread each: partitions verified on the workers, one Verifier per worker
 process, and exactly the aggregates of one process and of ``verify_many`` on 2 workers."""
 

@@ -152,15 +152,42 @@ def test_orig_uri_passport_does_not_match_a_tn(pki, verifier):
     ("orig", "dest"), [(None, DEST), (ORIG, None), (None, None)], ids=["no-orig", "no-dest", "none"]
 )
 def test_numbers_not_given_are_reported_and_not_verified(verifier, good_header, orig, dest):
-    """Digest §5.3 step 10: without the call's numbers the identity match cannot run; the verdict
-    says so (warnings) and even an A-attested, valid PASSporT is "unverified"."""
+    """Digest §5.3 step 10, §5.4: without the call's numbers the identity match cannot run, so no
+    TN was validated: the verstat is No-TN-Validation (never Passed: a forgotten number must not
+    stamp Passed on a possibly replayed PASSporT), "unverified", no error; the signature result
+    stays visible (``signature_verified``, the ``signature`` check) and warnings say why."""
     v = verifier.verify(good_header, orig=orig, dest=dest, now=NOW)
-    assert v.verstat == "TN-Validation-Passed", v.error
+    assert v.verstat == "No-TN-Validation", v.error
+    assert not v.passed and not v.failed
+    assert v.error is None
+    assert v.signature_verified
     assert v.attest == "A"
     assert v.caller_id == "unverified"
     assert not v.likely_spoofed
     missing = [w for w in v.warnings if "not compared" in w]
     assert len(missing) == (orig is None) + (dest is None)
+    not_compared = [c for c in v.checks if "not compared" in c.detail]
+    assert not_compared and not any(c.ok for c in not_compared)
+
+
+def test_replayed_passport_without_numbers_is_not_passed(verifier, pki):
+    """Issue 18 point 3 (attack: replay a PASSporT signed for another call to a screening hook
+    that forgot the numbers). The PASSporT is genuine but for other numbers; without orig/dest
+    the verdict must not be TN-Validation-Passed."""
+    stolen = pki.sign(orig="+12025550100", dest="+12025550101", iat=NOW)
+    v = verifier.verify(stolen, now=NOW)
+    assert v.verstat != "TN-Validation-Passed"
+    assert v.verstat == "No-TN-Validation" and v.caller_id == "unverified"
+    # With the numbers of the call it is replayed into, it fails.
+    bad = verifier.verify(stolen, orig=ORIG, dest=DEST, now=NOW)
+    assert bad.failed and bad.error is not None and bad.error.check == "orig_tn"
+
+
+def test_wrong_number_is_still_a_failure_when_the_other_is_not_given(verifier, good_header):
+    """Compare what was given: a wrong calling number fails (438) even without the called one."""
+    v = verifier.verify(good_header, orig="+12025550199", now=NOW)
+    assert v.failed and v.error is not None and v.error.check == "orig_tn"
+    assert v.signature_verified
 
 
 # -- the verdict (digest §5.4, §5.5, §9; docs/verdicts.md) --------------------------------------
@@ -465,12 +492,32 @@ def test_policy_require_identity_gives_428(pki, identity_value):
 
 
 def test_policy_require_identity_gives_428_when_only_unsupported_ppt(pki):
-    """RFC 8224 §6.2 step 1: ignore headers with an unsupported ``ppt``; if none remain and
-    policy requires one -> 428."""
-    v = pki.verifier(policy=Policy(require_identity=True))
-    verdict = v.verify(_div_header(pki), orig=ORIG, dest=DEST, now=NOW)
-    assert verdict.error is not None
-    assert verdict.error.sip_code == 428
+    """RFC 8224 §6.2 step 1: ignore headers with an unsupported ``ppt`` (``rph``, RFC 8443; not
+    ``div``, which is supported since RFC 8946 support); if none remain and policy requires one
+    -> 428, No-TN-Validation, and no certificate is fetched."""
+    src = _NoFetch()
+    v = Verifier(trust_anchors=[pki.root_pem], source=src,
+                 policy=Policy(require_identity=True))
+    for headers in (_rph_header(pki), [_rph_header(pki), _rph_header(pki)]):
+        verdict = v.verify(headers, orig=ORIG, dest=DEST, now=NOW)
+        assert verdict.verstat == "No-TN-Validation" and verdict.caller_id == "unverified"
+        assert verdict.error is not None
+        assert (verdict.error.sip_code, verdict.error.check) == (428, "identity_present")
+        assert verdict.ppt == "rph"
+    assert src.calls == 0
+
+
+def test_div_alone_is_no_tn_validation_and_not_an_unsupported_ppt(pki, verifier):
+    """RFC 8946 §4: ``div`` is supported; alone (without the SHAKEN PASSporT it continues) the
+    call has no TN validated: No-TN-Validation with a failed ``div_chain`` check, and the div
+    header verified on its own (listed ``unlinked``)."""
+    verdict = verifier.verify(_div_header(pki), orig=ORIG, dest=DEST, now=NOW)
+    assert (verdict.verstat, verdict.caller_id, verdict.error) == (
+        "No-TN-Validation", "unverified", None)
+    assert verdict.ppt == "div"
+    assert ("div_chain", False) in [(c.name, c.ok) for c in verdict.checks]
+    assert [d.result for d in verdict.diversion] == ["unlinked"]
+    assert [h.verstat for h in verdict.headers] == ["TN-Validation-Passed"]
 
 
 def test_require_identity_does_not_change_a_verified_call(pki, good_header):
@@ -550,10 +597,21 @@ async def test_averify_gives_the_same_verdict_as_verify(pki, rogue_pki, name):
     ids=lambda v: repr(v)[:30],
 )
 def test_bad_input_never_raises(verifier, value):
-    """``verify`` never raises on bad input: every outcome is a Verdict, and none passes."""
+    """``verify`` never raises on bad input, and the verdict is the documented one: a value
+    that is not an Identity header is 438 ``identity_header`` (likely spoofed); one with no
+    header in it at all (only separators or whitespace) is No-TN-Validation."""
     v = verifier.verify(value, orig=ORIG, dest=DEST, now=NOW)
     assert isinstance(v, Verdict)
-    assert not v.passed
+    if value in (",,,", "\r\n \r\n "):
+        assert (v.verstat, v.caller_id, v.error) == ("No-TN-Validation", "unverified", None)
+        assert v.headers == []
+    else:
+        assert v.failed and v.likely_spoofed and v.caller_id == "likely_spoofed"
+        assert v.error is not None
+        assert (v.error.sip_code, v.error.check) == (438, "identity_header")
+        assert v.error.reason_sip == 'SIP ;cause=438 ;text="Invalid Identity Header"'
+        assert not v.signature_verified and v.signer is None
+    Verdict.model_validate_json(v.model_dump_json())  # and it serializes
 
 
 def test_random_bytes_as_latin1_never_raise(pki, verifier, good_header):
@@ -568,6 +626,13 @@ def test_random_bytes_as_latin1_never_raise(pki, verifier, good_header):
             v = verifier.verify(value, orig=ORIG, dest=DEST, now=NOW)
             assert isinstance(v, Verdict)
             assert not v.passed, value
+            # Failed with an RFC 8224 code and a check name, or no header found at all.
+            if v.failed:
+                assert v.error is not None and v.error.sip_code in (403, 436, 437, 438)
+                assert v.error.check and v.error.detail
+            else:
+                assert v.verstat == "No-TN-Validation" and v.error is None
+                assert not v.signature_verified
         v = verifier.verify([junk, good_header], orig=ORIG, dest=DEST, now=NOW)
         assert v.passed, junk  # a junk extra header never vetoes the good one
 
@@ -579,9 +644,15 @@ def test_non_text_identity_value_never_raises(verifier):
 
 
 def test_non_text_numbers_never_raise(verifier, good_header):
-    """``verify`` never raises on bad input: numbers given as ints are just not TNs."""
+    """``verify`` never raises on bad input: an int is read as its digits (the same TN);
+    anything else that is not text is a number no TN matches (438 ``orig_tn``/``dest_tn``)."""
     v = verifier.verify(good_header, orig=12155551212, dest=DEST, now=NOW)  # type: ignore[arg-type]
-    assert isinstance(v, Verdict)
+    assert v.caller_id == "verified", v.error
+    for bad in (1.5, b"12155551212", ["12155551212"], True):
+        v = verifier.verify(good_header, orig=bad, dest=DEST, now=NOW)  # type: ignore[arg-type]
+        assert v.failed and v.error is not None and v.error.check == "orig_tn", bad
+        v = verifier.verify(good_header, orig=ORIG, dest=bad, now=NOW)  # type: ignore[arg-type]
+        assert v.failed and v.error is not None and v.error.check == "dest_tn", bad
 
 
 def test_huge_integer_iat_never_raises(pki, verifier):
@@ -604,5 +675,6 @@ def test_empty_number_counts_as_not_given(pki, verifier, empty):
     h = pki.sign(orig=ORIG, dest=DEST, iat=NOW)
     for kw in ({"orig": empty, "dest": DEST}, {"orig": ORIG, "dest": empty}):
         v = verifier.verify(h, now=NOW, **kw)
-        assert v.verstat == "TN-Validation-Passed" and v.caller_id == "unverified"
+        assert v.verstat == "No-TN-Validation" and v.caller_id == "unverified"
+        assert v.signature_verified and not v.likely_spoofed
         assert any("not compared" in c.detail for c in v.checks)

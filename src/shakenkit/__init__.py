@@ -12,6 +12,7 @@ from .certs import CertChain, StiCertificate, TrustStore, parse_chain
 from .core import (
     Check,
     DivLink,
+    HeaderResult,
     IdentityHeader,
     Passport,
     Policy,
@@ -47,6 +48,7 @@ __all__ = [
     "DivLink",
     "FetchError",
     "FetchPolicy",
+    "HeaderResult",
     "HttpsSource",
     "IdentityHeader",
     "IdentityHeaderError",

@@ -1,8 +1,10 @@
-"""A test STI PKI and an authentication service (STI-AS) for tests, labs and examples.
+"""A test STI PKI and a permissive signer for tests, labs and examples.
 
 ``make_pki()`` builds a root (the trust anchor), an STI-CA intermediate and a service-provider
 certificate with a TNAuthList SPC, shaped like the ATIS-1000080 profile (standards digest
-§6.2). ``pki.sign(...)`` returns an Identity header value signed with the SP key.
+§6.2). ``pki.sign(...)`` returns an Identity header value signed with the SP key. The signing
+itself is :mod:`shakenkit.signing` (the production STI-AS); the signers here skip its input
+checks so tests can build the PASSporTs a verifier must refuse.
 
 Never use these keys outside tests: they are generated in memory and never protected.
 """
@@ -21,10 +23,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from . import signing as _signing
 from .certs import der as _der
 from .certs.tnauthlist import encode_tnauthlist_spc
-from .core.identity import IdentityHeader, format_identity
-from .core.passport import sign_passport
+from .core.tn import canonicalize_tn
+from .core.verifier import Verifier
+from .signing import rcd_claims
 
 __all__ = [
     "CrlSigner",
@@ -202,26 +206,23 @@ def sign_identity(
     extra_claims: Mapping[str, Any] | None = None,
     header_overrides: Mapping[str, Any] | None = None,
 ) -> str:
-    """Sign a SHAKEN PASSporT and return the Identity header value (RFC 8224 §4, RFC 8588):
-    ``<jws>;info=<x5u>;alg=ES256;ppt=shaken``. ``orig``/``dest`` are canonicalized TNs."""
-    from .core.tn import canonicalize_tn
-
+    """Sign a PASSporT for a test and return the Identity header value (RFC 8224 §4, RFC 8588):
+    ``<jws>;info=<x5u>;alg=ES256;ppt=shaken``. Unlike the production
+    :func:`shakenkit.signing.sign_shaken` it checks nothing, so tests can make the PASSporTs a
+    verifier must refuse: numbers that are not TNs are signed as given, ``ppt`` may be another
+    type or None (no ``attest``/``origid`` then), ``header_overrides`` changes the JOSE header
+    and ``extra_claims`` may replace any claim."""
     dests = [dest] if isinstance(dest, str) else list(dest)
-    header: dict[str, Any] = {"alg": "ES256", "typ": "passport", "x5u": x5u}
-    if ppt is not None:
-        header["ppt"] = ppt
-    header.update(header_overrides or {})
-    claims: dict[str, Any] = {
-        "dest": {"tn": sorted(canonicalize_tn(d) or d for d in dests)},
-        "iat": int(time.time()) if iat is None else iat,
-        "orig": {"tn": canonicalize_tn(orig) or orig},
-    }
+    iat = int(time.time()) if iat is None else iat
+    o, ds = _tn_or_raw(orig), [_tn_or_raw(d) for d in dests]
     if ppt == "shaken":
-        claims["attest"] = attest
-        claims["origid"] = origid or str(uuid.uuid4())
+        claims = _signing.shaken_claims(o, ds, attest, origid or str(uuid.uuid4()), iat)
+    else:
+        claims = {"dest": {"tn": sorted(ds)}, "iat": iat, "orig": {"tn": o}}
     claims.update(extra_claims or {})
-    token = sign_passport(header, claims, key)
-    return format_identity(IdentityHeader(token, x5u, "ES256", ppt))
+    return _signing.signed_identity(
+        key, x5u=x5u, ppt=ppt, claims=claims, header=header_overrides
+    )
 
 
 def sign_div(
@@ -235,65 +236,26 @@ def sign_div(
     opt: str | None = None,
     extra_claims: Mapping[str, Any] | None = None,
 ) -> str:
-    """Sign a ``div`` PASSporT (RFC 8946 §3) as a retargeting carrier and return its Identity
-    header value ``<jws>;info=<x5u>;alg=ES256;ppt=div``: ``orig`` as in the original
-    PASSporT, ``div`` the number the call is diverted from, ``dest`` the new target. With
-    ``opt`` (the original PASSporT, a full-form token or an Identity header value) it is a
-    ``div-o`` PASSporT carrying it (RFC 8946 §5)."""
-    from .core.tn import canonicalize_tn
-
+    """Sign a ``div`` PASSporT (RFC 8946 §3) for a test: :func:`shakenkit.signing.sign_div`
+    without its checks (numbers that are not TNs are signed as given; ``extra_claims`` may
+    replace any claim). With ``opt`` it is a ``div-o`` PASSporT (RFC 8946 §5)."""
     dests = [dest] if isinstance(dest, str) else list(dest)
-    ppt = "div" if opt is None else "div-o"
-    header: dict[str, Any] = {"alg": "ES256", "ppt": ppt, "typ": "passport", "x5u": x5u}
-    claims: dict[str, Any] = {
-        "dest": {"tn": sorted(canonicalize_tn(d) or d for d in dests)},
-        "div": {"tn": canonicalize_tn(div) or div},
-        "iat": int(time.time()) if iat is None else iat,
-        "orig": {"tn": canonicalize_tn(orig) or orig},
-    }
-    if opt is not None:
-        claims["opt"] = opt.split(";", 1)[0].strip()
+    token = opt.split(";", 1)[0].strip() if opt is not None else None
+    claims = _signing.div_claims(
+        _tn_or_raw(orig),
+        _tn_or_raw(div),
+        [_tn_or_raw(d) for d in dests],
+        int(time.time()) if iat is None else iat,
+        token,
+    )
     claims.update(extra_claims or {})
-    token = sign_passport(header, claims, key)
-    return format_identity(IdentityHeader(token, x5u, "ES256", ppt))
+    ppt = "div" if opt is None else "div-o"
+    return _signing.signed_identity(key, x5u=x5u, ppt=ppt, claims=claims)
 
 
-def rcd_claims(
-    *,
-    nam: str,
-    apn: str | None = None,
-    icn: str | None = None,
-    jcl: str | None = None,
-    jcd: Sequence[Any] | None = None,
-    crn: str | None = None,
-    content: Mapping[str, bytes] | None = None,
-    integrity: bool = True,
-) -> dict[str, Any]:
-    """Rich Call Data claims (RFC 9795) to pass as ``extra_claims``: ``rcd`` with the given
-    members, ``crn``, and (with ``integrity``) ``rcdi``: a digest of ``/jcd`` (its JCS form,
-    RFC 8785) and of the content at ``icn``/``jcl`` given in ``content`` (URL -> bytes)."""
-    from .core.rcd import jcs, rcd_digest
-
-    rcd: dict[str, Any] = {"nam": nam}
-    for name, value in (("apn", apn), ("icn", icn), ("jcl", jcl)):
-        if value is not None:
-            rcd[name] = value
-    if jcd is not None:
-        rcd["jcd"] = list(jcd)
-    out: dict[str, Any] = {"rcd": rcd}
-    if crn is not None:
-        out["crn"] = crn
-    if integrity:
-        rcdi: dict[str, str] = {}
-        if jcd is not None:
-            rcdi["/jcd"] = rcd_digest(jcs(list(jcd)))
-        for name in ("icn", "jcl"):
-            url = rcd.get(name)
-            if url is not None and content is not None and url in content:
-                rcdi["/" + name] = rcd_digest(content[url])
-        if rcdi:
-            out["rcdi"] = rcdi
-    return out
+def _tn_or_raw(number: str) -> str:
+    """The canonical TN (RFC 8224 §8.3), or ``number`` as given when it is none."""
+    return canonicalize_tn(number) or number
 
 
 @dataclass
@@ -407,10 +369,9 @@ class TestPKI:
         """``{x5u: chain_pem}`` plus any extra URLs registered in :attr:`extra`."""
         return {self.x5u: self.chain_pem, **self.extra}
 
-    def verifier(self, **kw: Any) -> Any:
-        """A :class:`~shakenkit.Verifier` trusting this root and serving :meth:`certificates`."""
-        from .core.verifier import Verifier
-
+    def verifier(self, **kw: Any) -> Verifier:
+        """A :class:`~shakenkit.Verifier` trusting this root and serving :meth:`certificates`;
+        ``kw`` go to the Verifier (``policy=``, ``crls=``, ``certificates=`` ...)."""
         kw.setdefault("certificates", self.certificates())
         return Verifier(trust_anchors=[self.root_pem], **kw)
 

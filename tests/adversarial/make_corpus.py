@@ -114,8 +114,11 @@ def failed(sip_code: int, check: str | None, *, spoofed: bool = True) -> dict[st
     return e
 
 
-def no_validation() -> dict[str, Any]:
-    return {"verstat": "No-TN-Validation", "caller_id": "unverified", "sip_code": None}
+def no_validation(warning: str | None = None) -> dict[str, Any]:
+    e: dict[str, Any] = {"verstat": "No-TN-Validation", "caller_id": "unverified", "sip_code": None}
+    if warning:
+        e["warning"] = warning
+    return e
 
 
 # -- the PKI ----------------------------------------------------------------------------------
@@ -549,13 +552,14 @@ def build_cases(m: Material) -> list[dict[str, Any]]:
     signed_claims("dest with only a uri cannot match a called TN", "dest_uri_only",
                   failed(438, "dest_tn"), dest={"uri": ["sip:bob@example.org"]})
     add("call_dest_not_given", ident(good_tok, sp),
-        passed("unverified", warning="no called number given"),
-        "the called number was not given: not compared (docs/verdicts.md)", dest=None)
+        no_validation(warning="no called number given"),
+        "the called number was not given: not compared, no TN validated (docs/verdicts.md)",
+        dest=None)
     add("call_dest_empty_string", ident(good_tok, sp),
-        passed("unverified", warning="no called number given"),
+        no_validation(warning="no called number given"),
         "an empty called number is a number not given: not compared", dest="")
     add("call_orig_not_given", ident(good_tok, sp),
-        passed("unverified", warning="no calling number given"),
+        no_validation(warning="no calling number given"),
         "the calling number was not given: not compared", orig=None)
 
     # ---- Unicode that is not text (would break the verdict's JSON) --------------------------

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.x509.oid import ExtensionOID, NameOID
@@ -36,8 +37,15 @@ from .certificate import (
     StiCertificate,
     signature_algorithm_name,
 )
+from .repair import issuer_signed
 
-__all__ = ["Finding", "certificate_role", "describe_certificate", "lint_certificate"]
+__all__ = [
+    "Finding",
+    "certificate_role",
+    "describe_certificate",
+    "lint_certificate",
+    "self_signed",
+]
 
 Severity = Literal["error", "warning", "info"]
 Role = Literal["end-entity", "intermediate", "root"]
@@ -72,10 +80,33 @@ class Finding:
 
 
 def certificate_role(cert: StiCertificate) -> Role:
-    """``root`` (a self-issued CA), ``intermediate`` (another CA) or ``end-entity``."""
+    """``root`` (a self-signed CA), ``intermediate`` (another CA) or ``end-entity``.
+
+    Self-signed means RFC 5280 §3.2 / §6.1: the issuer name is the subject name **and** the
+    certificate's own key verifies its signature (over the original TBS bytes, so a lenient
+    parse is judged on what was signed). Equal names alone do not make a root: a CA with an
+    empty subject and issuer, or a subordinate CA that reuses its root's name, is linted as
+    an intermediate, so the intermediate rules (authorityKeyIdentifier, certificatePolicies,
+    cRLDistributionPoints) apply to it."""
     if not cert.is_ca:
         return "end-entity"
-    return "root" if cert.subject == cert.issuer else "intermediate"
+    return "root" if self_signed(cert) else "intermediate"
+
+
+def self_signed(cert: StiCertificate) -> bool:
+    """Is ``cert`` self-signed: issuer name = subject name (byte for byte) and its own public
+    key verifies its signature? (Any algorithm ``cryptography`` verifies; a lenient parse with
+    the algorithms :func:`~shakenkit.certs.path.ca_signature_status` knows.)"""
+    c = cert.cert
+    if c.issuer.public_bytes() != c.subject.public_bytes():
+        return False
+    if cert.lenient is not None:
+        return issuer_signed(cert, cert)
+    try:
+        c.verify_directly_issued_by(c)
+    except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm):
+        return False
+    return True
 
 
 def _iso(t: _dt.datetime) -> str:
@@ -187,6 +218,7 @@ def lint_certificate(
     _lint_serial(c.serial_number, add)
     _lint_signature(cert.signature_oid, ca, strict_profile, add)
     _lint_key(c, role, strict_profile, add)
+    _lint_issuer(c, add)
     _lint_subject(cert, role, add)
     exts = {e.oid.dotted_string: e for e in c.extensions}
     _lint_basic_constraints(exts, ca, add)
@@ -286,6 +318,42 @@ def _lint_key(c: x509.Certificate, role: Role, strict_profile: bool, add: _Add) 
         add("public_key", "error", f"key curve {key.curve.name} is not P-256 (prime256v1)")
 
 
+def _lint_issuer(c: x509.Certificate, add: _Add) -> None:
+    # ATIS-1000080 §6.4.1 (v003-v005): the issuer DN is the issuing CA's subject, which carries
+    # C, O and CN; zlint e_atis_issuer_dn / e_atis_ca_issuer_dn.
+    issuer = c.issuer
+    missing = [
+        label
+        for label, oid in (
+            ("C", NameOID.COUNTRY_NAME),
+            ("O", NameOID.ORGANIZATION_NAME),
+            ("CN", NameOID.COMMON_NAME),
+        )
+        if not issuer.get_attributes_for_oid(oid)
+    ]
+    if missing:
+        add(
+            "issuer_dn",
+            "error",
+            f"issuer DN lacks {', '.join(missing)}; it shall carry C, O and CN (the issuing "
+            "CA's subject, ATIS-1000080 §6.4.1)",
+        )
+
+
+def _lint_subject_serial_number(subj: x509.Name, add: _Add) -> None:
+    # US SHAKEN CP 1.1-1.3 §3.1: "the serialNumber attribute shall be included along with the
+    # CN"; CP 1.4 relaxed it to "may". A warning: most live leaves lack it (4,123 of 19,306
+    # carry it, issue 18); zlint e_us_cp_subject_sn.
+    n = len(subj.get_attributes_for_oid(NameOID.SERIAL_NUMBER))
+    if n != 1:
+        add(
+            "subject_serial_number",
+            "warning",
+            f"subject has {n} serialNumber attributes; US SHAKEN CP 1.1-1.3 §3.1 wants exactly "
+            "one beside the CN (CP 1.4: may)",
+        )
+
+
 def _lint_subject(cert: StiCertificate, role: Role, add: _Add) -> None:
     subj = cert.cert.subject
     cs = subj.get_attributes_for_oid(NameOID.COUNTRY_NAME)
@@ -303,6 +371,8 @@ def _lint_subject(cert: StiCertificate, role: Role, add: _Add) -> None:
         )
     if not orgs:
         add("subject_organization", "error", "subject has no O attribute (ATIS-1000080 v004)")
+    if role == "end-entity":
+        _lint_subject_serial_number(subj, add)
     if len(cns) != 1:
         add(
             "subject_common_name",
@@ -408,6 +478,15 @@ def _lint_policies(exts: dict[str, x509.Extension[Any]], role: Role, add: _Add) 
             "certificate_policies",
             "error",
             f"{len(oids)} policy OIDs; exactly one (the SHAKEN CP OID) is required",
+        )
+    elif role == "intermediate" and len(oids) > 1 and shaken:
+        # ATIS-1000080 v004 §6.4.1: "a single OID value that identifies the SHAKEN CP"
+        # (zlint e_atis_ca_certificate_policies); none of the corpus's CAs carries two.
+        add(
+            "certificate_policies",
+            "error",
+            f"{len(oids)} policy OIDs; an STI intermediate carries exactly one, the SHAKEN CP "
+            "OID (ATIS-1000080 v004 §6.4.1)",
         )
     if not shaken and not (role == "intermediate" and ANY_POLICY in oids):
         add(

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ANCHOR_SUFFIXES",
+    "AnchorSource",
+    "AnchorSources",
     "Anchors",
     "TrustStore",
     "read_anchor_directory",
@@ -72,32 +74,79 @@ def _new_generation() -> int:
         return g
 
 
+#: One source of trust anchors: PEM or DER bytes, PEM text, or the path of a file or directory.
+AnchorSource = bytes | bytearray | str | os.PathLike[str]
+#: What :class:`TrustStore` (and ``Verifier(trust_anchors=...)``) takes: one source or several.
+AnchorSources = AnchorSource | Iterable[AnchorSource]
+
+_SINGLE = (bytes, bytearray, str, os.PathLike)
+_MAX_ANCHOR_CERTS = 10_000
+_MAX_ANCHOR_BYTES = 1 << 26
+
+
+def _anchor_sources(anchors: object) -> list[AnchorSource]:
+    """``anchors`` as a list of sources: one source (bytes, text, path) is a list of one, so
+    ``TrustStore(root_pem)`` reads the PEM instead of iterating its bytes. Raises TypeError
+    naming what is not a source."""
+    if isinstance(anchors, _SINGLE):
+        return [anchors]
+    try:
+        items = list(anchors)  # type: ignore[call-overload]
+    except TypeError:
+        raise TypeError(
+            "trust anchors must be PEM/DER bytes, PEM text, a file or directory path, or a "
+            f"list of them, not {type(anchors).__name__}"
+        ) from None
+    out: list[AnchorSource] = []
+    for item in items:
+        if not isinstance(item, _SINGLE):
+            raise TypeError(
+                "each trust anchor must be PEM/DER bytes, PEM text or a file or directory "
+                f"path, not {type(item).__name__}"
+            )
+        out.append(item)
+    return out
+
+
+def _read_source(src: AnchorSource) -> list[StiCertificate]:
+    """The certificates of one source: bytes and PEM text are parsed, a file read, a
+    directory's ``.pem``/``.crt``/``.cer``/``.der`` files read in name order."""
+    if isinstance(src, bytes | bytearray):
+        return _parse(bytes(src))
+    if isinstance(src, str) and "-----BEGIN" in src:
+        return _parse(src.encode("ascii", "replace"))
+    p = Path(src)
+    if p.is_dir():  # a trust directory gives exactly its CA list's roots
+        return [c for blob in read_anchor_directory(p) for c in _parse(blob)]
+    return _parse(p.read_bytes())  # OSError (FileNotFoundError ...) names the path
+
+
+def _parse(data: bytes) -> list[StiCertificate]:
+    return parse_certificates(data, max_certs=_MAX_ANCHOR_CERTS, max_bytes=_MAX_ANCHOR_BYTES)
+
+
 class TrustStore:
     """STI-PA-approved root certificates: the verifier's trust anchors (standards digest §6.1).
 
-    Build it from PEM/DER bytes, files or a directory (:func:`read_anchor_directory`: a trust
-    directory of ``shakenkit trust update`` gives exactly its list's roots), or from a checked
-    STI-PA CA list (:meth:`from_ca_list`). :meth:`reload` swaps in a new set
-    atomically: verifications already running keep the snapshot they started with.
-    Certificates inside an ``x5u`` bundle are never trusted as anchors.
+    ``anchors`` is one source or a list of them; a source is PEM or DER bytes, PEM text
+    (a ``str`` holding ``-----BEGIN``), or the path (``str`` or :class:`os.PathLike`) of a
+    PEM/DER file or of a directory whose ``.pem``/``.crt``/``.cer``/``.der`` files are read (a
+    trust directory of ``shakenkit trust update`` gives exactly its CA list's roots,
+    :func:`read_anchor_directory`), or build it from a checked STI-PA CA list
+    (:meth:`from_ca_list`). Unreadable input raises: :class:`~shakenkit.CertificateError` for
+    bytes that hold no certificate, :class:`OSError` for a path that cannot be read,
+    :class:`TypeError` for anything else. :meth:`reload` swaps in a new set atomically:
+    verifications already running keep the snapshot they started with. Certificates inside an
+    ``x5u`` bundle are never trusted as anchors.
     """
 
-    def __init__(self, anchors: Iterable[bytes | str | os.PathLike[str]] = ()) -> None:
-        self._sources = list(anchors)
+    def __init__(self, anchors: AnchorSources = ()) -> None:
+        self._sources = _anchor_sources(anchors)
         self._snapshot = _anchor_snapshot(self._load(self._sources), _new_generation())
 
     @staticmethod
-    def _load(sources: Iterable[bytes | str | os.PathLike[str]]) -> list[StiCertificate]:
-        certs: list[StiCertificate] = []
-        for src in sources:
-            if isinstance(src, bytes | bytearray):
-                certs.extend(parse_certificates(bytes(src), max_certs=10_000, max_bytes=1 << 26))
-                continue
-            p = Path(src)
-            blobs = read_anchor_directory(p) if p.is_dir() else [p.read_bytes()]
-            for blob in blobs:
-                certs.extend(parse_certificates(blob, max_certs=10_000, max_bytes=_MAX_ANCHOR_FILE))
-        return certs
+    def _load(sources: Iterable[AnchorSource]) -> list[StiCertificate]:
+        return [c for src in sources for c in _read_source(src)]
 
     @classmethod
     def from_directory(cls, path: str | os.PathLike[str]) -> TrustStore:
@@ -109,10 +158,10 @@ class TrustStore:
         """Exactly the roots of a checked STI-PA CA list (see :mod:`shakenkit.certs.calist`)."""
         return cls([r.der for r in calist.roots])
 
-    def reload(self, anchors: Iterable[bytes | str | os.PathLike[str]] | None = None) -> None:
+    def reload(self, anchors: AnchorSources | None = None) -> None:
         """Re-read the anchors (from the same sources, or from ``anchors``) and swap them in."""
         if anchors is not None:
-            self._sources = list(anchors)
+            self._sources = _anchor_sources(anchors)
         self._snapshot = _anchor_snapshot(self._load(self._sources), _new_generation())
 
     def snapshot(self) -> Anchors:

@@ -281,31 +281,25 @@ def fetch_policy(args: argparse.Namespace) -> FetchPolicy:
 
 def load_signing_key(path: str) -> Any:
     """An SP's ES256 signing key (PEM or DER, unencrypted ECDSA P-256) for ``sign`` and
-    ``serve --key``. Raises UsageError."""
-    from cryptography.exceptions import UnsupportedAlgorithm
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
+    ``serve --key`` (:func:`shakenkit.signing.load_signing_key`). Raises UsageError."""
+    from ..signing import load_signing_key as load
 
     data = read_file(path, "key file")
     try:
-        if b"-----BEGIN" in data:
-            key = serialization.load_pem_private_key(data, password=None)
-        else:
-            key = serialization.load_der_private_key(data, password=None)
-    except TypeError as e:
-        raise UsageError(f"key {path!r} is encrypted; give an unencrypted key") from e
-    except (ValueError, UnsupportedAlgorithm) as e:
-        raise UsageError(f"{path!r} is not a private key (PEM or DER)") from e
-    if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve, ec.SECP256R1):
-        raise UsageError(f"key {path!r} is not an ECDSA P-256 key (ES256, RFC 8225 §4.2)")
-    return key
+        return load(data)
+    except ValueError as e:
+        raise UsageError(f"key {path!r}: {e}") from e
 
 
 def check_x5u(url: str) -> str:
-    """``--x5u``: an http(s) URL that fits in the Identity header's ``info`` parameter."""
-    if not url.lower().startswith(("https://", "http://")) or any(c in url for c in " <>"):
-        raise UsageError(f"--x5u {url!r} is not an http(s) URL")
-    return url
+    """``--x5u``: an https URL that fits in the Identity header's ``info`` parameter, as
+    :mod:`shakenkit.signing` requires (ATIS-1000074; standards digest §6.4)."""
+    from ..signing import _x5u
+
+    try:
+        return _x5u(url)
+    except ValueError as e:
+        raise UsageError(f"--x5u {url!r}: {e}") from e
 
 
 def open_out(path: str | None) -> TextIO:

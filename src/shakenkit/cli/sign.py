@@ -1,4 +1,4 @@
-"""``shakenkit sign``: sign a SHAKEN PASSporT and print the Identity header (tests, labs)."""
+"""``shakenkit sign``: sign a PASSporT and print the Identity header (:mod:`shakenkit.signing`)."""
 
 from __future__ import annotations
 
@@ -25,8 +25,8 @@ SIGN_EPILOG = """examples:
 prints the Identity header value (RFC 8224 §4) of a SHAKEN PASSporT (RFC 8588) signed with
 KEY (ECDSA P-256); with --ppt div a diverted-call PASSporT (RFC 8946: orig as in the original,
 --div the number diverted from, --dest the new target), with --nam etc. Rich Call Data
-(RFC 9795; --rcd-content adds rcdi digests). For tests and labs: an STI-AS signs with an
-HSM-held key.
+(RFC 9795; --rcd-content adds rcdi digests). The signer is shakenkit.signing, the library's
+STI-AS (docs/guide.md, "Signing"); in production the key usually lives in an HSM.
 """
 
 
@@ -34,7 +34,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``sign`` sub-command to ``subparsers``."""
     sg: argparse.ArgumentParser = subparsers.add_parser(
         "sign",
-        help="sign a SHAKEN PASSporT and print the Identity header (tests, labs)",
+        help="sign a SHAKEN (div, rcd) PASSporT and print the Identity header",
         description="Sign a SHAKEN PASSporT (RFC 8225, RFC 8588) and print the Identity\n"
         "header value (RFC 8224).",
         epilog=SIGN_EPILOG,
@@ -80,7 +80,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     import uuid
 
     from ..core.tn import canonicalize_tn
-    from ..testing import sign_div, sign_identity
+    from ..signing import sign_div, sign_rcd, sign_shaken
 
     key = load_signing_key(args.key)
     if canonicalize_tn(args.orig) is None:
@@ -96,45 +96,34 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             raise UsageError(f"--origid {args.origid!r} is not a UUID (RFC 8588 §5)") from e
     extra = _sign_rcd(args)
     iat = args.iat if args.iat is not None else int(time.time())
-    if args.ppt in ("div", "div-o"):
-        if args.div is None or canonicalize_tn(args.div) is None:
-            raise UsageError(f"--ppt {args.ppt} needs --div TN, the number diverted from")
-        if (args.ppt == "div-o") != (args.opt is not None):
-            raise UsageError("--opt (the original PASSporT) goes with --ppt div-o, and only there")
-        opt = args.opt.split(";", 1)[0].strip() if args.opt is not None else None
-        if opt is not None and (opt.count(".") != 2 or opt.startswith(".")):
-            raise UsageError("--opt must be a full-form PASSporT or its Identity header value")
-        header = sign_div(
-            key,
-            x5u=args.x5u,
-            orig=args.orig,
-            div=args.div,
-            dest=args.dest,
-            iat=iat,
-            opt=opt,
-            extra_claims=extra,
-        )
-    else:
-        if args.div is not None or args.opt is not None:
+    common: dict[str, Any] = {"x5u": args.x5u, "orig": args.orig, "dest": args.dest, "iat": iat}
+    try:
+        if args.ppt in ("div", "div-o"):
+            if args.div is None or canonicalize_tn(args.div) is None:
+                raise UsageError(f"--ppt {args.ppt} needs --div TN, the number diverted from")
+            if (args.ppt == "div-o") != (args.opt is not None):
+                raise UsageError(
+                    "--opt (the original PASSporT) goes with --ppt div-o, and only there"
+                )
+            header = sign_div(key, div=args.div, opt=args.opt, extra_claims=extra, **common)
+        elif args.div is not None or args.opt is not None:
             raise UsageError("--div and --opt go with --ppt div or div-o")
-        header = sign_identity(
-            key,
-            x5u=args.x5u,
-            orig=args.orig,
-            dest=args.dest,
-            attest=args.attest,
-            origid=args.origid,
-            iat=iat,
-            ppt=args.ppt,
-            extra_claims=extra,
-        )
+        elif args.ppt == "rcd":
+            assert extra is not None  # _sign_rcd: --ppt rcd needs --nam
+            header = sign_rcd(key, rcd=extra, **common)
+        else:
+            header = sign_shaken(
+                key, attest=args.attest, origid=args.origid, extra_claims=extra, **common
+            )
+    except ValueError as e:  # what shakenkit.signing refuses
+        raise UsageError(str(e)) from e
     out.write(header + "\n")
     return 0
 
 
 def _sign_rcd(args: argparse.Namespace) -> dict[str, Any] | None:
     """Rich Call Data claims (RFC 9795) from the sign options, or None."""
-    from ..testing import rcd_claims
+    from ..signing import rcd_claims
 
     given = [args.apn, args.icn, args.jcl, args.crn, *args.rcd_content]
     if args.nam is None:

@@ -25,7 +25,14 @@ with --sip, the calling number is P-Asserted-Identity's (else From's), the calle
 (else the Request-URI's), and Date rebuilds a compact form; freshness is judged at --now or
 the current time.
 
-exit status: 0 every header TN-Validation-Passed, 1 otherwise, 2 usage error
+without --orig and --dest (a smoke check of a header) no number is compared: the verdict is
+No-TN-Validation (no TN was validated, docs/verdicts.md) and says whether the signature verified.
+
+each IDENTITY value is verified as a call of its own; --sip verifies one call (all its
+Identity headers) and prints the call's verdict, each header's outcome under it.
+
+exit status: 0 every verdict TN-Validation-Passed (without --orig/--dest: every signature
+verified and nothing failed), 1 otherwise, 2 usage error
 """
 
 
@@ -50,8 +57,23 @@ def _summary(v: Verdict) -> str:
         )
     if v.rcd is not None:  # RFC 9795
         extra.append(f"rcd name {v.rcd.nam!r} (integrity {v.rcd.integrity})")
+    if v.verstat == "No-TN-Validation" and v.signature_verified:
+        extra.append("signature verified; numbers not compared (give --orig and --dest)")
+    if len(v.headers) > 1:
+        for h in v.headers:
+            where = f"header {h.index}" if h.index is not None else "div-o original"
+            why = f" {h.error.sip_code} [{h.error.check}]" if h.error is not None else ""
+            extra.append(f"{where} ({h.ppt or '?'}) on its own: {h.verstat}{why}")
     lines = [head] + [f"  {x}" for x in extra] + [f"  warning: {w}" for w in v.warnings]
     return "\n".join(lines)
+
+
+def _ok(v: Verdict, numbers_given: bool) -> bool:
+    """Exit status 0 for this verdict: Passed; without the numbers, a verified signature and
+    no failure (the smoke check of a header)."""
+    if v.passed:
+        return True
+    return not numbers_given and v.error is None and v.signature_verified
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -84,7 +106,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
-    """Run ``shakenkit verify``: 0 when every header is TN-Validation-Passed."""
+    """Run ``shakenkit verify``: 0 when every verdict is TN-Validation-Passed (module epilog)."""
     if args.sip is not None:
         return _verify_sip(args, out)
     headers: list[str] = []
@@ -101,7 +123,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         for h in headers:
             now = args.now if args.now is not None else time.time()
             v = verifier.verify(h, orig=args.orig, dest=args.dest, now=now)
-            if not v.passed:
+            if not _ok(v, args.orig is not None and args.dest is not None):
                 status = 1
             out.write((v.model_dump_json() if args.json else _summary(v)) + "\n")
     finally:
@@ -137,10 +159,10 @@ def _verify_sip(args: argparse.Namespace, out: TextIO) -> int:
     status = 0
     try:
         # parse_sip refuses more than `limit` bytes: an oversized message is a 438 verdict.
-        for v in verifier.verify_sip(data, now=args.now):
-            if not v.passed:
-                status = 1
-            out.write((v.model_dump_json() if args.json else _summary(v)) + "\n")
+        v = verifier.verify_sip(data, now=args.now)
+        if not v.passed:
+            status = 1
+        out.write((v.model_dump_json() if args.json else _summary(v)) + "\n")
     finally:
         verifier.close()
     return status

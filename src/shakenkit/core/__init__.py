@@ -16,12 +16,22 @@ Never imports :mod:`shakenkit.sip`, :mod:`shakenkit.traceback`, :mod:`shakenkit.
 from .identity import IdentityHeader, format_identity, parse_identity, parse_identity_headers
 from .passport import Passport, decode_passport
 from .tn import canonicalize_tn
-from .verdict import Check, DivLink, RcdDigest, RichCallData, Signer, Verdict, VerdictError
+from .verdict import (
+    Check,
+    DivLink,
+    HeaderResult,
+    RcdDigest,
+    RichCallData,
+    Signer,
+    Verdict,
+    VerdictError,
+)
 from .verifier import Policy, Verifier
 
 __all__ = [
     "Check",
     "DivLink",
+    "HeaderResult",
     "IdentityHeader",
     "Passport",
     "Policy",

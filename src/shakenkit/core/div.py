@@ -199,7 +199,9 @@ class _Item:
         """Verified up to the numbers: passed, or failed only because its ``dest`` is not the
         call's called number (expected of every link but the last)."""
         v = self.verdict
-        return v.passed or (v.error is not None and v.error.check == "dest_tn")
+        if v.error is None:  # Passed, or No-TN-Validation for numbers not given
+            return v.passed or v.signature_verified
+        return v.error.check == "dest_tn"
 
 
 def _link(item: _Item, result: str, position: int | None, error: VerdictError | None) -> DivLink:
@@ -249,6 +251,10 @@ def link_call(
         return None
     targets = {t for t in dests if t}
     passed = [b for b in bases if b.verdict.passed]
+    if not passed:
+        # Numbers not given: the SHAKEN PASSporT verified but no TN was validated; its chain is
+        # reported the same way and the verdict stays No-TN-Validation.
+        passed = [b for b in bases if b.verdict.error is None and b.verdict.signature_verified]
     if passed:
         # The called number matched the SHAKEN PASSporT itself (To kept across retargeting):
         # the chain is reported, and a broken link only warns (RFC 8224 §6.2 step 1).
@@ -267,8 +273,8 @@ def link_call(
         b for b in bases if b.verdict.error is not None and b.verdict.error.check == "dest_tn"
     ]
     if not candidates:
-        if bases:
-            first = next(b for b in bases if b.verdict.verstat == "TN-Validation-Failed")
+        first = next((b for b in bases if b.verdict.failed), None)
+        if first is not None:
             return first.verdict.model_copy(update={"diversion": _leftovers(divs, set())})
         broken = next((d for d in divs if not d.sound), None)
         if broken is not None:
@@ -446,10 +452,11 @@ def _decide(
             # The SHAKEN PASSporT that signed the name is now verified.
             rcd = dataclasses.replace(rcd, display_name=rcd.nam)
         attest = v.attest
-        compared = not any("not compared" in c.detail for c in checks if c.name == "orig_tn")
+        # orig not given: the chain reached the called number, but no TN was validated.
+        compared = not any(c.name == "orig_tn" and not c.ok for c in checks)
         return v.model_copy(
             update={
-                "verstat": "TN-Validation-Passed",
+                "verstat": "TN-Validation-Passed" if compared else "No-TN-Validation",
                 "caller_id": "verified" if compared and attest in verified_attest else "unverified",
                 "likely_spoofed": False,
                 "error": None,

@@ -26,10 +26,11 @@ import contextlib
 import hashlib
 import hmac
 import json
-import math
 import re
 from collections.abc import Generator, Mapping
 from typing import Any
+
+import rfc8785
 
 from .requests import FetchRcd
 from .verdict import RcdDigest, RichCallData
@@ -64,80 +65,35 @@ def has_rcd(extra: Mapping[str, Any]) -> bool:
 # -- JSON Canonicalization Scheme (RFC 8785) ---------------------------------------------------
 
 
-def _es6_number(x: float) -> str:
-    """ECMAScript Number.prototype.toString for a finite double (RFC 8785 §3.2.2.3)."""
-    if x == 0:
-        return "0"
-    r = repr(x)  # shortest round-trip digits, like ES6
-    if "e" not in r and "E" not in r:
-        return r[:-2] if r.endswith(".0") else r
-    mant, exp = r.split("e")
-    digits = mant.replace(".", "").lstrip("-")
-    sign = "-" if x < 0 else ""
-    e = int(exp)
-    point = len(mant.lstrip("-").split(".")[0]) + e  # decimal point position in digits
-    digits = digits.rstrip("0") or "0"
-    n = len(digits)
-    if n <= point <= 21:
-        return sign + digits + "0" * (point - n)
-    if 0 < point <= 21:
-        return sign + digits[:point] + "." + digits[point:]
-    if -6 < point <= 0:
-        return sign + "0." + "0" * (-point) + digits
-    e10 = point - 1
-    frac = ("." + digits[1:]) if n > 1 else ""
-    return f"{sign}{digits[0]}{frac}e{'+' if e10 > 0 else '-'}{abs(e10)}"
-
-
 def jcs(value: Any) -> bytes:
-    """The JSON Canonicalization Scheme (RFC 8785) serialization of a JSON value: object
-    members sorted by their UTF-16 code units, no whitespace, ES6 number form, minimal string
-    escapes; UTF-8. Raises ValueError for a value JSON cannot carry (NaN, a non-string key)
-    or one larger than 10,000 nodes."""
-    out: list[str] = []
-    budget = [_MAX_JCS_NODES]
-
-    def emit(v: Any, depth: int) -> None:
-        budget[0] -= 1
-        if budget[0] < 0 or depth > 64:
-            raise ValueError("JSON value too large or too deep to canonicalize")
-        if v is None or v is True or v is False:
-            out.append("null" if v is None else ("true" if v else "false"))
-        elif isinstance(v, int):
-            out.append(str(v))
-        elif isinstance(v, float):
-            if not math.isfinite(v):
-                raise ValueError("NaN and infinities are not JSON")
-            out.append(_es6_number(v))
-        elif isinstance(v, str):
-            out.append(json.dumps(v, ensure_ascii=False))
-        elif isinstance(v, list | tuple):
-            out.append("[")
-            for i, item in enumerate(v):
-                if i:
-                    out.append(",")
-                emit(item, depth + 1)
-            out.append("]")
-        elif isinstance(v, dict):
-            if not all(isinstance(k, str) for k in v):
-                raise ValueError("JSON object keys must be strings")
-            out.append("{")
-            keys = sorted(v, key=lambda k: k.encode("utf-16-be"))
-            for i, k in enumerate(keys):
-                if i:
-                    out.append(",")
-                out.append(json.dumps(k, ensure_ascii=False))
-                out.append(":")
-                emit(v[k], depth + 1)
-            out.append("}")
-        else:
-            raise ValueError(f"{type(v).__name__} is not a JSON value")
-
-    emit(value, 0)
+    """The JSON Canonicalization Scheme (RFC 8785) serialization of a JSON value, by the
+    maintained ``rfc8785`` package: object members sorted by their UTF-16 code units, no
+    whitespace, ES6 number form, minimal string escapes; UTF-8. Raises ValueError for a value
+    JCS cannot carry: NaN or an infinity, an integer beyond the IEEE 754 safe range
+    (|n| > 2**53 - 1, RFC 8785 §3.2.2.3: JCS numbers are doubles, so such an integer has no
+    canonical form), a non-string key, an unpaired surrogate, or a value of more than 10,000
+    nodes or 64 levels (checked first, without recursion)."""
+    _check_size(value)
     try:
-        return "".join(out).encode("utf-8")
-    except UnicodeEncodeError as e:  # a lone surrogate
-        raise ValueError("JSON text holds an unpaired surrogate") from e
+        return rfc8785.dumps(value)
+    except rfc8785.CanonicalizationError as e:  # a ValueError
+        raise ValueError(f"not canonicalizable JSON (RFC 8785): {e}") from e
+
+
+def _check_size(value: Any) -> None:
+    """Refuse a value larger than ``_MAX_JCS_NODES`` nodes or deeper than 64 levels before
+    the recursive serializer sees it (hostile rcd content)."""
+    budget = _MAX_JCS_NODES
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        v, depth = stack.pop()
+        budget -= 1
+        if budget < 0 or depth > 64:
+            raise ValueError("JSON value too large or too deep to canonicalize")
+        if isinstance(v, dict):
+            stack.extend((x, depth + 1) for x in v.values())
+        elif isinstance(v, list | tuple):
+            stack.extend((x, depth + 1) for x in v)
 
 
 def rcd_digest(data: bytes, alg: str = "sha256") -> str:

@@ -397,4 +397,4 @@ def _build(
 def malformed_message_verdict(error: SipParseError) -> Verdict:
     """The verdict for a SIP message that cannot be parsed: 438, TN-Validation-Failed,
     ``caller_id`` "unverified" (the call could not be read, which is no evidence of forgery)."""
-    return Verdict.failed(438, error.check, error.detail, spoofed=False)
+    return Verdict.failure(438, error.check, error.detail, spoofed=False)

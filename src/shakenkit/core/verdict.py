@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Check",
     "DivLink",
+    "HeaderResult",
     "RcdDigest",
     "RichCallData",
     "Signer",
@@ -158,12 +159,57 @@ class RichCallData:
     notes: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True, slots=True)
+class HeaderResult:
+    """How one Identity header of a call fared on its own (RFC 8224 §6.2 step 1): the call's
+    :class:`Verdict` lists one per header in ``headers``.
+
+    ``index`` is the header's position among the request's Identity header values (0 for
+    the first; None for the original PASSporT a ``div-o`` carried in ``opt``, RFC 8946 §5).
+    ``error`` says why it failed, ``signer`` whose certificate signed it (when it was had).
+    The full checks of the header that decided the call are the call verdict's own."""
+
+    index: int | None
+    ppt: str | None
+    verstat: Verstat
+    caller_id: CallerId
+    attest: Literal["A", "B", "C"] | None = None
+    error: VerdictError | None = None
+    signer: Signer | None = None
+
+    @property
+    def passed(self) -> bool:
+        """True when this header alone is TN-Validation-Passed."""
+        return self.verstat == "TN-Validation-Passed"
+
+    @property
+    def failed(self) -> bool:
+        """True when this header alone is TN-Validation-Failed."""
+        return self.verstat == "TN-Validation-Failed"
+
+    @classmethod
+    def of(cls, index: int | None, verdict: Verdict) -> HeaderResult:
+        """The summary of ``verdict``, the outcome of the header at ``index``."""
+        return cls(
+            index,
+            verdict.ppt,
+            verdict.verstat,
+            verdict.caller_id,
+            verdict.attest,
+            verdict.error,
+            verdict.signer,
+        )
+
+
 class Verdict(BaseModel):
-    """The outcome of verifying one Identity header (or of a call without one).
+    """The outcome of verifying a call's Identity header(s) (or of a call without one).
 
     Frozen and JSON-serializable (``verdict.model_dump_json()``). ``checks`` lists every step
-    that ran, in order. ``warnings`` lists tolerated deviations (lenient certificate parse,
-    ``dest.tn`` as a string, ``info`` without brackets ...).
+    that ran, in order, for the header that decided the call. ``warnings`` lists tolerated
+    deviations (lenient certificate parse, ``dest.tn`` as a string, ``info`` without
+    brackets ...). ``headers`` summarizes each Identity header the call carried
+    (:class:`HeaderResult`, in order; empty when it carried none or the request could not be
+    read).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -183,6 +229,7 @@ class Verdict(BaseModel):
     warnings: list[str] = []
     diversion: list[DivLink] = []
     rcd: RichCallData | None = None
+    headers: list[HeaderResult] = []
 
     @property
     def diverted(self) -> bool:
@@ -192,13 +239,37 @@ class Verdict(BaseModel):
 
     @property
     def passed(self) -> bool:
-        """True when ``verstat`` is TN-Validation-Passed."""
+        """True when ``verstat`` is TN-Validation-Passed: the signature, the chain, freshness
+        and both numbers were checked and held (RFC 8224 §6.2)."""
         return self.verstat == "TN-Validation-Passed"
 
+    @property
+    def failed(self) -> bool:
+        """True when ``verstat`` is TN-Validation-Failed: a supported Identity header was
+        present and verification failed (``error`` says why, with the SIP code: 403, 436, 437
+        or 438; standards digest §5.4).
+
+        ``passed`` and ``failed`` are never both True; both are False for No-TN-Validation
+        (no Identity header, only unsupported ``ppt``, or the numbers were not compared).
+        ``failed`` alone does not mean spoofed: a 436 (certificate unreachable) is Failed with
+        ``caller_id`` "unverified"; ``likely_spoofed`` is the evidence flag."""
+        return self.verstat == "TN-Validation-Failed"
+
+    @property
+    def signature_verified(self) -> bool:
+        """True when the PASSporT's signature verified with a certificate that chains to a
+        trust anchor (the ``signature`` check passed), whatever came after: a No-TN-Validation
+        verdict for a call whose numbers were not given says here that the signature held
+        (docs/verdicts.md, "Numbers not given")."""
+        return any(c.name == "signature" and c.ok for c in self.checks)
+
     @classmethod
-    def failed(cls, sip_code: int, check: str, detail: str, *, spoofed: bool = True) -> Verdict:
-        """A TN-Validation-Failed verdict for input that failed before any PASSporT was read
-        (a malformed header value or SIP message): one failed check, the error and its code."""
+    def failure(
+        cls, sip_code: int, check: str, detail: str, *, spoofed: bool = True
+    ) -> Verdict:
+        """Build a TN-Validation-Failed verdict for input that failed before any PASSporT was
+        read (a malformed header value or SIP message): one failed check, the error and its
+        code. ``spoofed`` sets ``likely_spoofed`` and ``caller_id``."""
         return cls._build(
             verstat="TN-Validation-Failed",
             attest=None,
@@ -223,11 +294,20 @@ class Verdict(BaseModel):
         if len(values) != _N_FIELDS:  # fields the caller left out take their defaults
             values.setdefault("diversion", [])
             values.setdefault("rcd", None)
+            values.setdefault("headers", [])
         _set(m, "__dict__", values)
         _set(m, "__pydantic_fields_set__", set(_ALL_FIELDS))
         _set(m, "__pydantic_extra__", None)
         _set(m, "__pydantic_private__", None)
         return m
+
+
+    def _with_headers(self, headers: list[HeaderResult]) -> Verdict:
+        """This verdict with ``headers`` set. In place: only for a verdict the verifier has
+        just built for this call and not handed out yet (every one it builds is new; hot path,
+        a copy costs ~2 us)."""
+        self.__dict__["headers"] = headers
+        return self
 
 
 _set = object.__setattr__

@@ -30,7 +30,7 @@ from ..certs.crl import read_crls
 from ..certs.path import strict_profile_refusal, validate_chain
 from ..certs.profile import ProfileFinding, leaf_profile
 from ..certs.revocation import RevocationChecker, load_crl_signers
-from ..certs.trust import Anchors, TrustStore
+from ..certs.trust import Anchors, AnchorSources, TrustStore
 from ..errors import CertificateError, CertificateFetchError, ShakenError
 from ..repository.deadline import call_deadline
 from ..repository.fetch import Fetcher, FetchError, FetchPolicy
@@ -49,7 +49,6 @@ from .div import (
     Retargeting,
     div_claims_problem,
     embedded_original,
-    is_div_value,
     link_call,
 )
 from .identity import (
@@ -70,8 +69,9 @@ from .rcd import has_rcd, rcd_steps
 from .replay import ReplayCache, ReplayStore, replay_key
 from .requests import FetchChain, FetchCrl, FetchRcd, IoRequest, RefreshChain
 from .sigmemo import SignatureMemo
+from .sip_message import SipMessage, SipParseError, malformed_message_verdict, parse_sip
 from .tn import canonicalize_tn
-from .verdict import Check, Signer, Verdict, VerdictError
+from .verdict import Check, HeaderResult, Signer, Verdict, VerdictError
 
 __all__ = ["Policy", "Verifier"]
 
@@ -108,6 +108,8 @@ _CHECK_CLAIMS_PLAIN = Check("passport_claims", True, "required claims present")
 _CHECK_CLAIMS_DIV = Check("passport_claims", True, "required claims present (div, RFC 8946 §3)")
 _CHECK_ORIG = Check("orig_tn", True, "orig.tn matches the calling number (RFC 8224 §8.3)")
 _CHECK_DEST = Check("dest_tn", True, "dest.tn includes the called number (RFC 8224 §8.3)")
+_CHECK_NO_ORIG = Check("orig_tn", False, "not compared: no calling number given")
+_CHECK_NO_DEST = Check("dest_tn", False, "not compared: no called number given")
 _CHECK_FRESH = Check("freshness", True, "iat within the freshness window (RFC 8224 §6.2 step 4)")
 _CHECK_FETCHED = Check("x5u_fetch", True, "certificate obtained")
 _CHECK_SIGNATURE = Check(
@@ -125,7 +127,7 @@ def _fail(
     signer: Signer | None = None,
 ) -> Verdict:
     if run is None:
-        return Verdict.failed(sip_code, check, detail, spoofed=spoofed)
+        return Verdict.failure(sip_code, check, detail, spoofed=spoofed)
     checks = run.checks
     checks.append(Check(name=check, ok=False, detail=detail))
     p = run.passport
@@ -547,11 +549,13 @@ def _finish(
             run.checks.append(Check("replay", False, detail))
             run.warnings.append("replayed PASSporT: " + detail)
     cl = p.claims
+    # Without both numbers the TN cannot be validated (RFC 8224 §6.2 step 3): the verdict is
+    # No-TN-Validation, never Passed; the signature result stays in checks (docs/verdicts.md).
     numbers_compared = True
     if orig is None:
         numbers_compared = False
         run.warnings.append("no calling number given: orig.tn not compared")
-        run.ok("orig_tn", "not compared: no calling number given")
+        run.checks.append(_CHECK_NO_ORIG)
     else:
         want = canonicalize_tn(orig)
         got = canonicalize_tn(cl.orig_tn) if cl.orig_tn is not None else None
@@ -567,7 +571,7 @@ def _finish(
     if dest is None:
         numbers_compared = False
         run.warnings.append("no called number given: dest.tn not compared")
-        run.ok("dest_tn", "not compared: no called number given")
+        run.checks.append(_CHECK_NO_DEST)
     else:
         want = canonicalize_tn(dest)
         if want is None or not any(canonicalize_tn(t) == want for t in cl.dest_tns):
@@ -583,7 +587,7 @@ def _finish(
     attest = _attest(cl.attest)
     verified = numbers_compared and attest in policy.verified_attest
     return Verdict._build(
-        verstat="TN-Validation-Passed",
+        verstat="TN-Validation-Passed" if numbers_compared else "No-TN-Validation",
         attest=attest,
         caller_id="verified" if verified else "unverified",
         likely_spoofed=False,
@@ -669,7 +673,7 @@ def _best(verdicts: Sequence[Verdict]) -> Verdict:
     return failed[0] if failed else verdicts[0]
 
 
-TrustAnchorsArg = TrustStore | Iterable[bytes | str | os.PathLike[str]] | None
+TrustAnchorsArg = TrustStore | AnchorSources | None
 CertificatesArg = Mapping[str, bytes | str | os.PathLike[str]] | str | os.PathLike[str] | None
 
 
@@ -687,6 +691,13 @@ class Verifier:
       :class:`~shakenkit.repository.RefreshableChainSource` is asked again when a key does not
       verify (key rotation), one that is also a :class:`~shakenkit.repository.CrlSource`
       fetches CRLs unless ``crl_source=`` names another.
+
+    ``trust_anchors`` is a :class:`~shakenkit.TrustStore`, or what one is built from: PEM or
+    DER bytes, PEM text, a file or directory path, or a list of them (``Verifier(
+    trust_anchors=root_pem)`` and ``trust_anchors=["/etc/sti/roots/"]`` both work).
+
+    A verifier is a context manager: ``with Verifier(...) as v:`` (or ``async with``) closes
+    its network clients (:meth:`close` / :meth:`aclose`) on the way out.
 
     ``crls`` are CRLs (PEM/DER bytes or files) checked for every chain; ``crl_signers`` are
     the certificates (PEM/DER bytes or files) whose keys authenticate indirect CRLs issued under
@@ -725,7 +736,7 @@ class Verifier:
         self.trust_store = (
             trust_anchors
             if isinstance(trust_anchors, TrustStore)
-            else TrustStore(trust_anchors or ())
+            else TrustStore(() if trust_anchors is None else trust_anchors)
         )
         if sum(x is not None for x in (source, certificates)) > 1:
             raise ValueError("give either certificates= or source=, not both")
@@ -1110,10 +1121,12 @@ class Verifier:
                 continue
             got = yield from self._header_steps(raw, orig, dest, now, date)
             if not pending and not out and got.ppt not in DIV_PPT:
-                return got  # one header, no div: the usual call (hot path)
+                # one header, no div: the usual call (hot path)
+                return got._with_headers([HeaderResult.of(i, got)])
             out.append((i, raw, got))
             pending.extend(self._embedded(out, values))
-        return self._combine(out, dest, retargeting)
+        call = self._combine(out, dest, retargeting)
+        return call._with_headers([HeaderResult.of(i, v) for i, _, v in out])
 
     def _embedded(
         self, out: list[tuple[int | None, str | None, Verdict]], values: Sequence[Any]
@@ -1200,6 +1213,18 @@ class Verifier:
         if self._rcd is not None:
             await self._rcd.aclose()
 
+    def __enter__(self) -> Verifier:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Verifier:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
     def _values(self, identity: object) -> list[str | Verdict] | Verdict:
         """The header values to verify, one unit each: a value, or the 438 verdict of an item
         that is not text or cannot be split (it does not veto the other headers)."""
@@ -1244,50 +1269,54 @@ class Verifier:
         except CertificateError as e:
             return _fail(run, 437, e.check, e.detail)
 
-    def verify_sip(self, message: Any, *, now: float | None = None) -> list[Verdict]:
-        """Verify every Identity header of a SIP request: one :class:`Verdict` per header, in
-        order (RFC 8224 §6.2). ``message`` is a :class:`~shakenkit.sip.SipMessage`, or its text
-        or bytes. The numbers come from the message (calling: P-Asserted-Identity, else From;
-        called: To, else the Request-URI), ``date`` from its Date header. Without an Identity
-        header: one No-TN-Validation verdict (428 with ``Policy.require_identity``). A message
-        that cannot be parsed: one 438 verdict. A forwarded call (a ``div`` PASSporT among its
-        headers, RFC 8946): one verdict for the whole call, its headers linked, the
-        Request-URI, History-Info and Diversion taken into account (docs/verdicts.md).
-        Never raises on bad input."""
-        answer, calls = self._sip_calls(message, now)
-        return answer if answer is not None else [self.verify(v, **kw) for v, kw in calls]
+    def verify_sip(
+        self, message: SipMessage | str | bytes | bytearray, *, now: float | None = None
+    ) -> Verdict:
+        """Verify a SIP request: the call's :class:`Verdict`, as :meth:`verify` gives for its
+        Identity header values (RFC 8224 §6.2), with one :class:`HeaderResult` per header in
+        ``headers``. ``message`` is a :class:`~shakenkit.sip.SipMessage`, or its text or
+        bytes. The numbers come from the message (calling: P-Asserted-Identity, else From;
+        called: To, else the Request-URI), ``date`` from its Date header, and a forwarded
+        call's ``div`` PASSporTs (RFC 8946) are linked with its Request-URI, History-Info and
+        Diversion taken into account (docs/verdicts.md). Several headers: the call passes if
+        one does (best attestation wins), else the first failure decides. Without an Identity
+        header: No-TN-Validation (428 with ``Policy.require_identity``). A message that cannot
+        be parsed: a 438 verdict. Never raises on bad input."""
+        answer, call = self._sip_call(message, now)
+        if answer is not None:
+            return answer
+        values, kw = call
+        return self.verify(values, **kw)
 
-    def _sip_calls(
-        self, message: Any, now: float | None
-    ) -> tuple[list[Verdict] | None, list[tuple[str | list[str], dict[str, Any]]]]:
+    async def averify_sip(
+        self, message: SipMessage | str | bytes | bytearray, *, now: float | None = None
+    ) -> Verdict:
+        """Async twin of :meth:`verify_sip` (same rules, same verdicts)."""
+        answer, call = self._sip_call(message, now)
+        if answer is not None:
+            return answer
+        values, kw = call
+        return await self.averify(values, **kw)
+
+    def _sip_call(
+        self, message: object, now: float | None
+    ) -> tuple[Verdict | None, tuple[list[str], dict[str, Any]]]:
         """What verifying a SIP request takes, shared by :meth:`verify_sip` and
         :meth:`averify_sip`: the answer when no PASSporT needs checking, else the
-        ``verify(value, **kw)`` calls to make (one per header, or one for a forwarded call)."""
-        from .sip_message import SipMessage, SipParseError, malformed_message_verdict, parse_sip
-
+        ``verify(values, **kw)`` call to make (all the request's headers, one call)."""
         t = time.time() if now is None else now
         try:
-            msg = message if isinstance(message, SipMessage) else parse_sip(message)
+            msg = message if isinstance(message, SipMessage) else parse_sip(message)  # type: ignore[arg-type]
         except SipParseError as e:
-            return [malformed_message_verdict(e)], []
+            return malformed_message_verdict(e), ([], {})
         if not msg.identity:
-            return [no_identity_verdict(self.policy)], []
+            return no_identity_verdict(self.policy), ([], {})
         orig, dest = msg.verification_numbers()
-        kw: dict[str, Any] = {"orig": orig, "dest": dest, "now": t, "date": msg.date}
-        if self._diverted(msg.identity):
-            return None, [(list(msg.identity), {**kw, "retargeting": Retargeting.of_message(msg)})]
-        # Bounded work per call: headers past Policy.max_identity_headers are not verified.
-        return None, [(v, kw) for v in msg.identity[: self.policy.max_identity_headers]]
-
-    def _diverted(self, values: Sequence[str]) -> bool:
-        """A forwarded call: some Identity header is a div PASSporT (RFC 8946), so the
-        headers are verified together (one verdict for the call)."""
-        return any(
-            is_div_value(v, self.policy.max_header_bytes)
-            for v in values[: self.policy.max_identity_headers]
-        )
-
-    async def averify_sip(self, message: Any, *, now: float | None = None) -> list[Verdict]:
-        """Async twin of :meth:`verify_sip` (same rules, same verdicts)."""
-        answer, calls = self._sip_calls(message, now)
-        return answer if answer is not None else [await self.averify(v, **kw) for v, kw in calls]
+        kw: dict[str, Any] = {
+            "orig": orig,
+            "dest": dest,
+            "now": t,
+            "date": msg.date,
+            "retargeting": Retargeting.of_message(msg),
+        }
+        return None, (list(msg.identity), kw)

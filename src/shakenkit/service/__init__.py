@@ -8,5 +8,5 @@ Prometheus series and :mod:`.runner` the uvicorn glue. The ``serve`` command
 (:mod:`shakenkit.cli.serve`) reads the options and builds the app. See docs/serve.md.
 
 May import: ``errors``, ``certs``, ``repository``, ``core``, the root package, ``sip`` and
-``testing`` (the signer of ``POST /stir/v1/signing``); never ``traceback`` or ``cli``.
+``signing`` (the STI-AS of ``POST /stir/v1/signing``); never ``traceback`` or ``cli``.
 """

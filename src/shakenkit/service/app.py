@@ -288,36 +288,18 @@ class ServiceApp:
         verifier = self.verifier
         if call.sip is None:
             return await verifier.averify(call.identity, orig=call.orig, dest=call.dest, now=now)
-        from ..core.div import Retargeting
-        from ..core.sip_message import SipParseError, malformed_message_verdict, parse_sip
-        from ..core.verifier import no_identity_verdict
-
-        try:
-            msg = parse_sip(call.sip)
-        except SipParseError as e:
-            return malformed_message_verdict(e)
-        if not msg.identity:
-            return no_identity_verdict(verifier.policy)
-        orig, dest = msg.verification_numbers()
-        # Several Identity headers: one answer for the call, as verify_sip gives for a
-        # forwarded one (div links chained, Request-URI, History-Info and Diversion taken into
-        # account, RFC 8946); otherwise the call passes if one header does (RFC 8224 §6.2).
-        return await verifier.averify(
-            list(msg.identity),
-            orig=orig,
-            dest=dest,
-            now=now,
-            date=msg.date,
-            retargeting=Retargeting.of_message(msg),
-        )
+        # One answer for the call (Verifier.verify_sip): div links chained with the Request-URI,
+        # History-Info and Diversion (RFC 8946), else the call passes if one header does
+        # (RFC 8224 §6.2); an unreadable request is a 438 verdict.
+        return await verifier.averify_sip(call.sip, now=now)
 
     async def _signing(self, scope: Scope, body: bytes) -> _Reply:
         if self.signing is None:
             raise schemas.not_found("/stir/v1/signing (no --key/--x5u configured)")
-        from ..testing import sign_identity
+        from ..signing import sign_shaken
 
         call = schemas.parse_signing_request(_json(body))
-        header = sign_identity(
+        header = sign_shaken(
             self.signing.key,
             x5u=self.signing.x5u,
             orig=call.orig,

@@ -35,7 +35,6 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any, Literal
 
-from ..core.div import is_div_value
 from ..core.sip_message import DEFAULT_MAX_MESSAGE_BYTES, malformed_message_verdict
 from .framing import is_start_line
 from .jsonl import read_jsonl
@@ -270,10 +269,11 @@ def read_records(
 
 @dataclass(frozen=True, slots=True)
 class ScanResult:
-    """One verdict for one Identity header of one record (or for a call without one).
+    """The verdict of one record's call (or of a call without an Identity header).
 
-    ``header`` is the index of the Identity header in the record (None for a call without one,
-    or a message that could not be parsed); ``verified_at`` the time freshness was judged at.
+    ``header`` is 0 when the call carried Identity headers (each one's outcome is in
+    ``verdict.headers``), None for a call without one or a message that could not be parsed;
+    ``verified_at`` the time freshness was judged at.
     """
 
     record: CallRecord
@@ -316,25 +316,18 @@ def judged_at(record: CallRecord, now: float | None = None) -> float:
     return time.time()
 
 
-def _sip_verdicts(verifier: Verifier, rec: CallRecord, t: float) -> list[Verdict]:
-    """The verdicts of a captured SIP message: the one place records meet ``verify_sip``.
-    One verdict per Identity header (a call's single verdict is taken as a list of one)."""
-    assert rec.message is not None
-    out: Any = verifier.verify_sip(rec.message, now=t)
-    return list(out) if isinstance(out, list | tuple) else [out]
-
-
 def verify_records(
     verifier: Verifier,
     records: Iterable[CallRecord],
     *,
     now: float | None = None,
 ) -> Iterator[ScanResult]:
-    """Verify each record: one :class:`ScanResult` per Identity header (one No-TN-Validation
-    result for a call without any; one 438 result for an INVITE that cannot be parsed; one
-    result for a forwarded call whose ``div`` PASSporTs are linked, RFC 8946, ``header`` 0).
-    Records marked ``invalid`` (unusable JSON Lines) are skipped: check ``record.invalid``
-    on the input side if you need to count them."""
+    """Verify each record: one :class:`ScanResult` per call, the call's verdict with one
+    :class:`~shakenkit.HeaderResult` per Identity header in ``verdict.headers`` (a
+    No-TN-Validation result for a call without any; a 438 result for an INVITE that cannot be
+    parsed; a forwarded call's ``div`` PASSporTs linked, RFC 8946). Records marked ``invalid``
+    (unusable JSON Lines) are skipped: check ``record.invalid`` on the input side if you need
+    to count them."""
     for rec in records:
         if rec.invalid is not None:
             continue
@@ -342,15 +335,10 @@ def verify_records(
         if rec.error is not None:
             yield ScanResult(rec, malformed_message_verdict(rec.error), None, t)
         elif rec.message is not None:
-            for i, v in enumerate(_sip_verdicts(verifier, rec, t)):
-                yield ScanResult(rec, v, i if rec.message.identity else None, t)
+            v = verifier.verify_sip(rec.message, now=t)
+            yield ScanResult(rec, v, 0 if rec.message.identity else None, t)
         elif not rec.identity:
             yield ScanResult(rec, verifier.verify(None, now=t), None, t)
-        elif len(rec.identity) > 1 and any(is_div_value(x) for x in rec.identity):
-            # A forwarded call (RFC 8946): its headers are linked into one verdict.
+        else:
             v = verifier.verify(list(rec.identity), orig=rec.orig, dest=rec.dest, now=t)
             yield ScanResult(rec, v, 0, t)
-        else:
-            for i, value in enumerate(rec.identity):
-                v = verifier.verify(value, orig=rec.orig, dest=rec.dest, now=t)
-                yield ScanResult(rec, v, i, t)

@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from pydantic import TypeAdapter
+
 from ..core.div import Retargeting
 from ..core.identity import parse_identity
 from ..core.sip_message import malformed_message_verdict
@@ -191,37 +193,18 @@ class VerdictRecord(NamedTuple):
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: the verdict's JSON field names (``error`` and ``signer`` nested as in
         :class:`~shakenkit.Verdict`), then the call's fields."""
-        e, s = self.error, self.signer
         return {
             "verstat": self.verstat,
             "attest": self.attest,
             "caller_id": self.caller_id,
             "likely_spoofed": self.likely_spoofed,
-            "error": None
-            if e is None
-            else {
-                "sip_code": e.sip_code,
-                "reason": e.reason,
-                "check": e.check,
-                "detail": e.detail,
-                "reason_sip": e.reason_sip,
-                "reason_stir": e.reason_stir,
-            },
+            "error": _ERROR.dump_python(self.error, mode="json"),
             "origid": self.origid,
             "orig_tn": self.orig_tn,
             "dest_tns": list(self.dest_tns),
             "iat": self.iat,
             "ppt": self.ppt,
-            "signer": None
-            if s is None
-            else {
-                "x5u": s.x5u,
-                "spc": s.spc,
-                "subject": s.subject,
-                "issuer": s.issuer,
-                "not_after": s.not_after,
-                "organization": s.organization,
-            },
+            "signer": _SIGNER.dump_python(self.signer, mode="json"),
             "warnings": list(self.warnings),
             "source": self.source,
             "frame": self.frame,
@@ -232,46 +215,30 @@ class VerdictRecord(NamedTuple):
             "verified_at": _num(self.verified_at),
             "calling": self.calling,
             "called": self.called,
-            "diversion": [_plain(lk) for lk in self.diversion],
-            "rcd": None if self.rcd is None else _plain(self.rcd),
+            "diversion": _LINKS.dump_python(self.diversion, mode="json"),
+            "rcd": _RCD.dump_python(self.rcd, mode="json"),
         }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> VerdictRecord:
         """Read back a :meth:`to_dict` object (e.g. a line of ``verdicts.jsonl``), to aggregate
-        again without verifying again."""
-        e, s = d.get("error"), d.get("signer")
+        again without verifying again. The verdict parts (``error``, ``signer``, ``diversion``,
+        ``rcd``) are validated by pydantic against the :class:`~shakenkit.Verdict` types; one
+        that is not what :meth:`to_dict` writes raises ValueError (a pydantic
+        ``ValidationError``)."""
         t = d.get("time")
         return cls(
             d["verstat"],
             d.get("attest"),
             d["caller_id"],
             bool(d.get("likely_spoofed")),
-            None
-            if e is None
-            else VerdictError(
-                e["sip_code"],
-                e.get("reason", ""),
-                e.get("check", ""),
-                e.get("detail", ""),
-                e.get("reason_sip", ""),
-                e.get("reason_stir", ""),
-            ),
+            _ERROR.validate_python(d.get("error")),
             d.get("origid"),
             d.get("orig_tn"),
             tuple(d.get("dest_tns") or ()),
             d.get("iat"),
             d.get("ppt"),
-            None
-            if s is None
-            else Signer(
-                s.get("x5u", ""),
-                s.get("spc"),
-                s.get("subject", ""),
-                s.get("issuer", ""),
-                s.get("not_after", 0),
-                s.get("organization"),
-            ),
+            _SIGNER.validate_python(d.get("signer")),
             tuple(d.get("warnings") or ()),
             d.get("source"),
             d.get("frame"),
@@ -282,8 +249,8 @@ class VerdictRecord(NamedTuple):
             float(d.get("verified_at") or 0.0),
             d.get("calling"),
             d.get("called"),
-            tuple(_div_link(x) for x in d.get("diversion") or () if isinstance(x, Mapping)),
-            _rich_call_data(d.get("rcd")),
+            _LINKS.validate_python(d.get("diversion") or ()),
+            _RCD.validate_python(d.get("rcd")),
         )
 
     def to_row(self) -> list[Any]:
@@ -357,77 +324,11 @@ VERDICT_COLUMNS = (
 ``signer_spc`` ...), lists joined (``dest_tns`` by spaces, ``warnings`` by ``; ``)."""
 
 
-def _plain(obj: Any) -> Any:
-    """A verdict part (dataclass) as JSON-ready dicts and lists."""
-    import dataclasses
-
-    return dataclasses.asdict(obj)
-
-
-def _signer(s: Any) -> Signer | None:
-    if not isinstance(s, Mapping):
-        return None
-    return Signer(
-        s.get("x5u", ""),
-        s.get("spc"),
-        s.get("subject", ""),
-        s.get("issuer", ""),
-        s.get("not_after", 0),
-        s.get("organization"),
-    )
-
-
-def _error(e: Any) -> VerdictError | None:
-    if not isinstance(e, Mapping):
-        return None
-    return VerdictError(
-        e["sip_code"],
-        e.get("reason", ""),
-        e.get("check", ""),
-        e.get("detail", ""),
-        e.get("reason_sip", ""),
-        e.get("reason_stir", ""),
-    )
-
-
-def _div_link(d: Mapping[str, Any]) -> DivLink:
-    return DivLink(
-        d.get("header"),
-        d.get("position"),
-        d.get("ppt", "div"),
-        d.get("div_tn"),
-        list(d.get("dest_tns") or ()),
-        d.get("orig_tn"),
-        d.get("iat"),
-        _signer(d.get("signer")),
-        d.get("result", "unlinked"),
-        _error(d.get("error")),
-    )
-
-
-def _rich_call_data(d: Any) -> RichCallData | None:
-    from ..core.verdict import RcdDigest
-
-    if not isinstance(d, Mapping):
-        return None
-    digests = [
-        RcdDigest(x.get("pointer", ""), x.get("ok"), x.get("detail", ""))
-        for x in d.get("digests") or ()
-        if isinstance(x, Mapping)
-    ]
-    return RichCallData(
-        d.get("source"),
-        d.get("nam"),
-        d.get("display_name"),
-        d.get("apn"),
-        d.get("icn"),
-        d.get("jcl"),
-        d.get("jcd"),
-        d.get("crn"),
-        d.get("integrity", "absent"),
-        digests,
-        list(d.get("notes") or ()),
-    )
+# The verdict parts as Verdict.model_dump_json() writes them, and back (pydantic, not by hand).
+_ERROR: TypeAdapter[VerdictError | None] = TypeAdapter(VerdictError | None)
+_SIGNER: TypeAdapter[Signer | None] = TypeAdapter(Signer | None)
+_LINKS: TypeAdapter[tuple[DivLink, ...]] = TypeAdapter(tuple[DivLink, ...])
+_RCD: TypeAdapter[RichCallData | None] = TypeAdapter(RichCallData | None)
 
 
 def _num(t: float | None) -> float | int | None:
