@@ -405,7 +405,9 @@ def _unreachable(request: NoReturn) -> NoReturn:
 
 
 class _CallBudget:
-    """The I/O one call may cause (docs/security.md, "Bounded work per call"): at most
+    """The work one call may cause (docs/security.md, "Bounded work per call"): at most
+    ``Policy.max_identity_headers`` header values examined (``headers_left``; every Identity
+    header line of a SIP request, each comma-joined value, draws on one count), at most
     ``Policy.max_x5u_per_call`` distinct ``x5u`` URLs and ``Policy.max_crl_urls_per_call``
     distinct CRL URLs asked for, and all of it before one deadline, ``Policy.call_deadline``
     seconds after the call started. A request beyond the budget is answered, without I/O, with
@@ -413,11 +415,12 @@ class _CallBudget:
     unavailable CRL, rcd content not obtained). Pure bookkeeping over a monotonic clock value:
     the sync and async drivers share it."""
 
-    __slots__ = ("crls", "deadline", "policy", "x5u")
+    __slots__ = ("crls", "deadline", "headers_left", "policy", "x5u")
 
     def __init__(self, policy: Policy, started: float) -> None:
         self.policy = policy
         self.deadline = started + policy.call_deadline
+        self.headers_left = policy.max_identity_headers
         self.x5u: set[str] = set()
         self.crls: set[str] = set()
 
@@ -653,6 +656,31 @@ def _with_dropped(verdict: Verdict, dropped: int, policy: Policy) -> Verdict:
             "warnings": [*verdict.warnings, detail],
         }
     )
+
+def _not_examined(dropped: int, policy: Policy) -> Verdict:
+    """The verdict of an Identity header line of a SIP request that was not examined at all:
+    the request's earlier lines used up ``Policy.max_identity_headers`` (never parsed further,
+    never fetched; not evidence against the call)."""
+    detail = (
+        f"{dropped} Identity header(s) beyond the first {policy.max_identity_headers} "
+        "not examined (Policy.max_identity_headers)"
+    )
+    return Verdict._build(
+        verstat="No-TN-Validation",
+        attest=None,
+        caller_id="unverified",
+        likely_spoofed=False,
+        error=None,
+        origid=None,
+        orig_tn=None,
+        dest_tns=[],
+        iat=None,
+        ppt=None,
+        signer=None,
+        checks=[Check("identity_headers", False, detail)],
+        warnings=[detail],
+    )
+
 
 _RANK = {"A": 0, "B": 1, "C": 2, None: 3}
 
@@ -1040,11 +1068,27 @@ class Verifier:
         ``retargeting`` adds the Request-URI number and History-Info/Diversion numbers of the
         request (:class:`~shakenkit.core.div.Retargeting`; :meth:`verify_sip` fills it in).
         """
+        budget = _CallBudget(self.policy, time.monotonic())
+        return self._verify_within(identity, orig, dest, now, date, retargeting, budget)
+
+    def _verify_within(
+        self,
+        identity: object,
+        orig: object,
+        dest: object,
+        now: float | None,
+        date: int | None,
+        retargeting: Retargeting | None,
+        budget: _CallBudget,
+    ) -> Verdict:
+        """:meth:`verify` within ``budget`` (one call's; :meth:`verify_sip` shares one among
+        the header lines of a request)."""
         prep = self._prepare(identity, orig, dest, now)
         if isinstance(prep, Verdict):
             return prep
-        values, dropped = self._examined(prep[0])
-        budget = _CallBudget(self.policy, time.monotonic())
+        values, dropped = self._examined(prep[0], budget)
+        if not values:
+            return _not_examined(dropped, self.policy)
         steps = self._call_steps(values, *prep[1:], date, retargeting)
         with call_deadline(budget.deadline):
             try:
@@ -1066,11 +1110,26 @@ class Verifier:
         retargeting: Retargeting | None = None,
     ) -> Verdict:
         """Async twin of :meth:`verify` (same rules, same verdicts)."""
+        budget = _CallBudget(self.policy, time.monotonic())
+        return await self._averify_within(identity, orig, dest, now, date, retargeting, budget)
+
+    async def _averify_within(
+        self,
+        identity: object,
+        orig: object,
+        dest: object,
+        now: float | None,
+        date: int | None,
+        retargeting: Retargeting | None,
+        budget: _CallBudget,
+    ) -> Verdict:
+        """Async twin of :meth:`_verify_within`."""
         prep = self._prepare(identity, orig, dest, now)
         if isinstance(prep, Verdict):
             return prep
-        values, dropped = self._examined(prep[0])
-        budget = _CallBudget(self.policy, time.monotonic())
+        values, dropped = self._examined(prep[0], budget)
+        if not values:
+            return _not_examined(dropped, self.policy)
         steps = self._call_steps(values, *prep[1:], date, retargeting)
         with call_deadline(budget.deadline):
             try:
@@ -1081,13 +1140,15 @@ class Verifier:
                 verdict: Verdict = done.value
         return _with_dropped(verdict, dropped, self.policy) if dropped else verdict
 
-    def _examined(self, values: list[str | Verdict]) -> tuple[list[str | Verdict], int]:
-        """The header values examined (the first ``Policy.max_identity_headers``) and how many
-        beyond them are not (never parsed further, never fetched)."""
-        limit = self.policy.max_identity_headers
-        if len(values) <= limit:
-            return values, 0
-        return values[:limit], len(values) - limit
+    @staticmethod
+    def _examined(
+        values: list[str | Verdict], budget: _CallBudget
+    ) -> tuple[list[str | Verdict], int]:
+        """The header values examined (as many as the call's ``Policy.max_identity_headers``
+        has left) and how many beyond them are not (never parsed further, never fetched)."""
+        taken = values[: max(budget.headers_left, 0)]
+        budget.headers_left -= len(taken)
+        return taken, len(values) - len(taken)
 
     def _call_steps(
         self,
@@ -1255,7 +1316,12 @@ class Verifier:
         Request-URI, History-Info and Diversion taken into account (docs/verdicts.md).
         Never raises on bad input."""
         answer, calls = self._sip_calls(message, now)
-        return answer if answer is not None else [self.verify(v, **kw) for v, kw in calls]
+        if answer is not None:
+            return answer
+        # One request is one call: its header lines share one budget (headers examined, URLs
+        # fetched, one deadline), however their values are split into lines and commas.
+        budget = _CallBudget(self.policy, time.monotonic())
+        return [self._verify_within(v, budget=budget, **kw) for v, kw in calls]
 
     def _sip_calls(
         self, message: Any, now: float | None
@@ -1273,7 +1339,9 @@ class Verifier:
         if not msg.identity:
             return [no_identity_verdict(self.policy)], []
         orig, dest = msg.verification_numbers()
-        kw: dict[str, Any] = {"orig": orig, "dest": dest, "now": t, "date": msg.date}
+        kw: dict[str, Any] = {
+            "orig": orig, "dest": dest, "now": t, "date": msg.date, "retargeting": None
+        }
         if self._diverted(msg.identity):
             return None, [(list(msg.identity), {**kw, "retargeting": Retargeting.of_message(msg)})]
         # Bounded work per call: headers past Policy.max_identity_headers are not verified.
@@ -1290,4 +1358,7 @@ class Verifier:
     async def averify_sip(self, message: Any, *, now: float | None = None) -> list[Verdict]:
         """Async twin of :meth:`verify_sip` (same rules, same verdicts)."""
         answer, calls = self._sip_calls(message, now)
-        return answer if answer is not None else [await self.averify(v, **kw) for v, kw in calls]
+        if answer is not None:
+            return answer
+        budget = _CallBudget(self.policy, time.monotonic())  # one request, one call's budget
+        return [await self._averify_within(v, budget=budget, **kw) for v, kw in calls]
