@@ -947,9 +947,23 @@ class Verifier:
             src = src.fallback
         return src.policy if isinstance(src, HttpsSource) else self._fetch
 
+    def _cached(self, request: IoRequest) -> Any:
+        """The answer a peekable source holds for ``request`` without I/O, or None. A cached
+        answer is given even past the call's budget: the budget bounds I/O, and a CRL the
+        verifier holds must not turn into "unavailable" because other headers of the call
+        spent the budget (soft-fail would then verify a certificate that CRL revokes)."""
+        if isinstance(request, FetchChain) and self._peek is not None:
+            return self._peek.peek(request.url)
+        if isinstance(request, FetchCrl) and self._crl_peek is not None:
+            return self._crl_peek.peek_crl(request.url)
+        return None
+
     def _io(self, request: IoRequest, budget: _CallBudget) -> Any:
         """The sync answer to one I/O request of :meth:`_header_steps`: the object, or the
         error that says why it could not be had (the budget's refusal without I/O)."""
+        hit = self._cached(request)
+        if hit is not None:
+            return hit
         refusal = budget.refusal(request, time.monotonic())
         if refusal is not None:
             return refusal
@@ -976,18 +990,13 @@ class Verifier:
     async def _aio(self, request: IoRequest, budget: _CallBudget) -> Any:
         """The async answer to one I/O request of :meth:`_header_steps`, cut at the call's
         deadline (a source that never answers cannot hold the call)."""
+        # A cached answer needs no I/O, so no budget and no timer (a cancel scope costs ~8 us).
+        hit = self._cached(request)
+        if hit is not None:
+            return hit
         refusal = budget.refusal(request, time.monotonic())
         if refusal is not None:
             return refusal
-        # A cached answer needs no await and so no timer (a cancel scope costs ~8 us).
-        if isinstance(request, FetchChain) and self._peek is not None:
-            hit = self._peek.peek(request.url)
-            if hit is not None:
-                return hit
-        elif isinstance(request, FetchCrl) and self._crl_peek is not None:
-            crls = self._crl_peek.peek_crl(request.url)
-            if crls is not None:
-                return crls
         try:
             with anyio.fail_after(budget.left(time.monotonic())):
                 return await self._aio_answer(request)
