@@ -949,7 +949,8 @@ class Verifier:
 
     def _cached(self, request: IoRequest) -> Any:
         """The answer a peekable source holds for ``request`` without I/O, or None. A cached
-        answer is given even past the call's budget: the budget bounds I/O, and a CRL the
+        answer is given even past the call's budget (a URL still counts against it, as in both
+        drivers alike): the budget bounds I/O, and a CRL the
         verifier holds must not turn into "unavailable" because other headers of the call
         spent the budget (soft-fail would then verify a certificate that CRL revokes)."""
         if isinstance(request, FetchChain) and self._peek is not None:
@@ -961,12 +962,10 @@ class Verifier:
     def _io(self, request: IoRequest, budget: _CallBudget) -> Any:
         """The sync answer to one I/O request of :meth:`_header_steps`: the object, or the
         error that says why it could not be had (the budget's refusal without I/O)."""
-        hit = self._cached(request)
-        if hit is not None:
-            return hit
         refusal = budget.refusal(request, time.monotonic())
         if refusal is not None:
-            return refusal
+            hit = self._cached(request)
+            return hit if hit is not None else refusal
         src = self.source
         try:
             match request:
@@ -990,11 +989,12 @@ class Verifier:
     async def _aio(self, request: IoRequest, budget: _CallBudget) -> Any:
         """The async answer to one I/O request of :meth:`_header_steps`, cut at the call's
         deadline (a source that never answers cannot hold the call)."""
-        # A cached answer needs no I/O, so no budget and no timer (a cancel scope costs ~8 us).
+        refusal = budget.refusal(request, time.monotonic())
+        # A cached answer needs no await and so no timer (a cancel scope costs ~8 us), and is
+        # given even past the budget (see _cached).
         hit = self._cached(request)
         if hit is not None:
             return hit
-        refusal = budget.refusal(request, time.monotonic())
         if refusal is not None:
             return refusal
         try:
