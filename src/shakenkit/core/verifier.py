@@ -407,7 +407,9 @@ def _unreachable(request: NoReturn) -> NoReturn:
 
 
 class _CallBudget:
-    """The I/O one call may cause (docs/security.md, "Bounded work per call"): at most
+    """The work one call may cause (docs/security.md, "Bounded work per call"): at most
+    ``Policy.max_identity_headers`` header values examined (``headers_left``; every Identity
+    header line of a SIP request, each comma-joined value, draws on one count), at most
     ``Policy.max_x5u_per_call`` distinct ``x5u`` URLs and ``Policy.max_crl_urls_per_call``
     distinct CRL URLs asked for, and all of it before one deadline, ``Policy.call_deadline``
     seconds after the call started. A request beyond the budget is answered, without I/O, with
@@ -415,11 +417,12 @@ class _CallBudget:
     unavailable CRL, rcd content not obtained). Pure bookkeeping over a monotonic clock value:
     the sync and async drivers share it."""
 
-    __slots__ = ("crls", "deadline", "policy", "x5u")
+    __slots__ = ("crls", "deadline", "headers_left", "policy", "x5u")
 
     def __init__(self, policy: Policy, started: float) -> None:
         self.policy = policy
         self.deadline = started + policy.call_deadline
+        self.headers_left = policy.max_identity_headers
         self.x5u: set[str] = set()
         self.crls: set[str] = set()
 
@@ -657,6 +660,31 @@ def _with_dropped(verdict: Verdict, dropped: int, policy: Policy) -> Verdict:
             "warnings": [*verdict.warnings, detail],
         }
     )
+
+def _not_examined(dropped: int, policy: Policy) -> Verdict:
+    """The verdict of an Identity header line of a SIP request that was not examined at all:
+    the request's earlier lines used up ``Policy.max_identity_headers`` (never parsed further,
+    never fetched; not evidence against the call)."""
+    detail = (
+        f"{dropped} Identity header(s) beyond the first {policy.max_identity_headers} "
+        "not examined (Policy.max_identity_headers)"
+    )
+    return Verdict._build(
+        verstat="No-TN-Validation",
+        attest=None,
+        caller_id="unverified",
+        likely_spoofed=False,
+        error=None,
+        origid=None,
+        orig_tn=None,
+        dest_tns=[],
+        iat=None,
+        ppt=None,
+        signer=None,
+        checks=[Check("identity_headers", False, detail)],
+        warnings=[detail],
+    )
+
 
 _RANK = {"A": 0, "B": 1, "C": 2, None: 3}
 
@@ -930,12 +958,25 @@ class Verifier:
             src = src.fallback
         return src.policy if isinstance(src, HttpsSource) else self._fetch
 
+    def _cached(self, request: IoRequest) -> Any:
+        """The answer a peekable source holds for ``request`` without I/O, or None. A cached
+        answer is given even past the call's budget (a URL still counts against it, as in both
+        drivers alike): the budget bounds I/O, and a CRL the
+        verifier holds must not turn into "unavailable" because other headers of the call
+        spent the budget (soft-fail would then verify a certificate that CRL revokes)."""
+        if isinstance(request, FetchChain) and self._peek is not None:
+            return self._peek.peek(request.url)
+        if isinstance(request, FetchCrl) and self._crl_peek is not None:
+            return self._crl_peek.peek_crl(request.url)
+        return None
+
     def _io(self, request: IoRequest, budget: _CallBudget) -> Any:
         """The sync answer to one I/O request of :meth:`_header_steps`: the object, or the
         error that says why it could not be had (the budget's refusal without I/O)."""
         refusal = budget.refusal(request, time.monotonic())
         if refusal is not None:
-            return refusal
+            hit = self._cached(request)
+            return hit if hit is not None else refusal
         src = self.source
         try:
             match request:
@@ -960,17 +1001,13 @@ class Verifier:
         """The async answer to one I/O request of :meth:`_header_steps`, cut at the call's
         deadline (a source that never answers cannot hold the call)."""
         refusal = budget.refusal(request, time.monotonic())
+        # A cached answer needs no await and so no timer (a cancel scope costs ~8 us), and is
+        # given even past the budget (see _cached).
+        hit = self._cached(request)
+        if hit is not None:
+            return hit
         if refusal is not None:
             return refusal
-        # A cached answer needs no await and so no timer (a cancel scope costs ~8 us).
-        if isinstance(request, FetchChain) and self._peek is not None:
-            hit = self._peek.peek(request.url)
-            if hit is not None:
-                return hit
-        elif isinstance(request, FetchCrl) and self._crl_peek is not None:
-            crls = self._crl_peek.peek_crl(request.url)
-            if crls is not None:
-                return crls
         try:
             with anyio.fail_after(budget.left(time.monotonic())):
                 return await self._aio_answer(request)
@@ -1051,11 +1088,27 @@ class Verifier:
         ``retargeting`` adds the Request-URI number and History-Info/Diversion numbers of the
         request (:class:`~shakenkit.core.div.Retargeting`; :meth:`verify_sip` fills it in).
         """
+        budget = _CallBudget(self.policy, time.monotonic())
+        return self._verify_within(identity, orig, dest, now, date, retargeting, budget)
+
+    def _verify_within(
+        self,
+        identity: object,
+        orig: object,
+        dest: object,
+        now: float | None,
+        date: int | None,
+        retargeting: Retargeting | None,
+        budget: _CallBudget,
+    ) -> Verdict:
+        """:meth:`verify` within ``budget`` (one call's; :meth:`verify_sip` shares one among
+        the header lines of a request)."""
         prep = self._prepare(identity, orig, dest, now)
         if isinstance(prep, Verdict):
             return prep
-        values, dropped = self._examined(prep[0])
-        budget = _CallBudget(self.policy, time.monotonic())
+        values, dropped = self._examined(prep[0], budget)
+        if not values:
+            return _not_examined(dropped, self.policy)
         steps = self._call_steps(values, *prep[1:], date, retargeting)
         with call_deadline(budget.deadline):
             try:
@@ -1077,11 +1130,26 @@ class Verifier:
         retargeting: Retargeting | None = None,
     ) -> Verdict:
         """Async twin of :meth:`verify` (same rules, same verdicts)."""
+        budget = _CallBudget(self.policy, time.monotonic())
+        return await self._averify_within(identity, orig, dest, now, date, retargeting, budget)
+
+    async def _averify_within(
+        self,
+        identity: object,
+        orig: object,
+        dest: object,
+        now: float | None,
+        date: int | None,
+        retargeting: Retargeting | None,
+        budget: _CallBudget,
+    ) -> Verdict:
+        """Async twin of :meth:`_verify_within`."""
         prep = self._prepare(identity, orig, dest, now)
         if isinstance(prep, Verdict):
             return prep
-        values, dropped = self._examined(prep[0])
-        budget = _CallBudget(self.policy, time.monotonic())
+        values, dropped = self._examined(prep[0], budget)
+        if not values:
+            return _not_examined(dropped, self.policy)
         steps = self._call_steps(values, *prep[1:], date, retargeting)
         with call_deadline(budget.deadline):
             try:
@@ -1092,13 +1160,15 @@ class Verifier:
                 verdict: Verdict = done.value
         return _with_dropped(verdict, dropped, self.policy) if dropped else verdict
 
-    def _examined(self, values: list[str | Verdict]) -> tuple[list[str | Verdict], int]:
-        """The header values examined (the first ``Policy.max_identity_headers``) and how many
-        beyond them are not (never parsed further, never fetched)."""
-        limit = self.policy.max_identity_headers
-        if len(values) <= limit:
-            return values, 0
-        return values[:limit], len(values) - limit
+    @staticmethod
+    def _examined(
+        values: list[str | Verdict], budget: _CallBudget
+    ) -> tuple[list[str | Verdict], int]:
+        """The header values examined (as many as the call's ``Policy.max_identity_headers``
+        has left) and how many beyond them are not (never parsed further, never fetched)."""
+        taken = values[: max(budget.headers_left, 0)]
+        budget.headers_left -= len(taken)
+        return taken, len(values) - len(taken)
 
     def _call_steps(
         self,
