@@ -181,20 +181,49 @@ async def test_cached_revoking_crl_is_not_hidden_by_another_headers_crl_budget_a
     assert not behind.passed, behind.checks
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="design decision (review report): a CRL the call's own budget refused counts as "
-    "'unavailable', which soft-fail accepts",
-)
 def test_uncached_revoking_crl_is_crowded_out_by_a_decoy_headers_crl_budget(
     srv: HttpsServer,
 ) -> None:
     """The same with nothing cached: the sender's own decoy header spends the call's CRL URL
     budget, the revoking STI-PA CRL is never fetched, and soft-fail verifies a revoked
-    certificate. The network did not fail; the caller's own headers caused the gap."""
+    certificate. The network did not fail; the caller's own headers caused the gap, so a CRL
+    the call's budget refused is 437 'unverified', whatever the soft-fail policy."""
     revoked, decoy, sti_pa = _revoked_and_decoy(srv)
     v = Verifier(trust_anchors=[revoked.root_pem, decoy.root_pem], source=_https(srv),
                  crl_signers=[sti_pa.pem], policy=Policy(max_crl_urls_per_call=1))
     behind = _decoy_first_call(v, revoked, decoy)
     v.close()
     assert not behind.passed, behind.checks
+
+
+def test_replay_is_not_burned_by_a_copy_with_wrong_numbers() -> None:
+    """Whoever sees a PASSporT before the verifier sends it first with wrong numbers: that call
+    fails (438), and must not record the PASSporT, or the genuine call would be refused as a
+    replay (403 under replay_fails)."""
+    pki = make_pki(crl_url=None)
+    now = int(time.time())
+    h = pki.sign(orig=ORIG, dest=DEST, iat=now)
+    v = pki.verifier(policy=Policy(detect_replay=True, replay_fails=True))
+    burnt = v.verify(h, orig=ORIG, dest="12155550000", now=now)
+    assert burnt.error is not None and burnt.error.check == "dest_tn"
+    genuine = v.verify(h, orig=ORIG, dest=DEST, now=now)
+    assert genuine.passed, genuine.error
+    again = v.verify(h, orig=ORIG, dest=DEST, now=now)
+    assert again.error is not None and again.error.check == "replay"
+
+
+def test_crl_only_certificate_cannot_sign_the_ca_list() -> None:
+    """The STI-PA's "STI-PA CRL" certificate (keyUsage cRLSign only) sits under the same root as
+    the CA-list signer: it must not be accepted as the list signer (RFC 5280 §4.2.1.3)."""
+    from shakenkit.certs.calist import _check_signer_key_usage
+    from shakenkit.certs.certificate import load_certificate
+    from shakenkit.errors import CaListError
+    from shakenkit.testing import make_crl_signer
+
+    crl_only = load_certificate(make_crl_signer().der)
+    with pytest.raises(CaListError, match="digitalSignature"):
+        _check_signer_key_usage(crl_only)
+    from shakenkit.certs.certificate import parse_certificates
+
+    signer = parse_certificates(make_pki(crl_url=None).chain_pem)[0]  # digitalSignature: fine
+    _check_signer_key_usage(signer)

@@ -37,6 +37,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -297,7 +298,24 @@ def _validate_signer(
             f"({str(e)[:160]})",
             kind="signer",
         ) from None
+    _check_signer_key_usage(leaf)
     return leaf
+
+
+def _check_signer_key_usage(leaf: StiCertificate) -> None:
+    """A list signer whose keyUsage is present must allow digitalSignature (RFC 5280
+    §4.2.1.3): the STI-PA's cRLSign-only "STI-PA CRL" certificate, under the same root, must
+    not be able to sign a CA list."""
+    try:
+        ku = leaf.cert.extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        return
+    if not ku.digital_signature:
+        raise CaListError(
+            f"the list signer's certificate {leaf.subject} does not allow digitalSignature "
+            "(keyUsage)",
+            kind="signer",
+        )
 
 
 def _verify_signature(signed: SignedCaList, signer: StiCertificate) -> None:

@@ -392,6 +392,13 @@ class _Crls:
 
     crls: tuple[tuple[str, x509.CertificateRevocationList], ...] = ()
     failures: tuple[str, ...] = ()
+    # CRLs the call's own budget refused (never asked for): not a network failure.
+    refused: tuple[str, ...] = ()
+
+
+# Kinds of the errors the call budget answers with, without I/O.
+_REFUSED_LIMIT = "call_limit"
+_REFUSED_DEADLINE = "call_deadline"
 
 
 _NO_CRLS = _Crls()
@@ -432,7 +439,7 @@ class _CallBudget:
             return CertificateFetchError(
                 f"the call's I/O deadline ({self.policy.call_deadline:g} s, "
                 "Policy.call_deadline) was spent before this fetch",
-                kind="timeout",
+                kind=_REFUSED_DEADLINE,
             )
         if isinstance(request, FetchChain | RefreshChain):
             seen, limit, what = self.x5u, self.policy.max_x5u_per_call, "x5u URLs"
@@ -447,7 +454,7 @@ class _CallBudget:
                 return CertificateFetchError(
                     f"more than {limit} distinct {what} in one call (Policy.{name}); "
                     "not fetched",
-                    kind="call_limit",
+                    kind=_REFUSED_LIMIT,
                 )
             seen.add(request.url)
         return None
@@ -503,6 +510,17 @@ def _finish(
         memo = (res, Check("certificate_chain", True, f"{res.detail}; SPC {leaf.spc}"))
         facts.chain_check = memo
     run.checks.append(memo[1])
+    if fetched.refused:
+        # The call's own headers spent its budget (a decoy can crowd out a revoking CRL):
+        # unlike an unreachable CRL, soft-fail does not excuse this (docs/security.md).
+        return _fail(
+            run,
+            437,
+            "crl",
+            "revocation not checked: " + "; ".join(fetched.refused),
+            spoofed=False,
+            signer=signer,
+        )
     # Revocation (standards digest §6.3 item 5): the checker says what the CRLs at hand
     # establish and applies the hard-fail policy (docs/security.md "Revocation").
     rev = verifier.revocation.check(
@@ -535,22 +553,6 @@ def _finish(
             signer=signer,
         )
     run.checks.append(_CHECK_SIGNATURE)
-    replay = verifier._replay
-    if replay is not None:  # keyed by content: a malleated or re-signed copy is a replay
-        key = replay_key(p.signing_input, leaf.fingerprint)
-        try:
-            repeat = replay.seen(key, now=now, keep_until=p.claims.iat + policy.max_age)
-        except Exception as e:  # a shared store that failed: not checked, no evidence
-            repeat = False
-            why = f"replay store unavailable ({type(e).__name__}): not checked"
-            run.checks.append(Check("replay", False, why))
-            run.warnings.append(why)
-        if repeat:
-            detail = "PASSporT already seen within its freshness window (RFC 8224 §12.1)"
-            if policy.replay_fails:
-                return _fail(run, 403, "replay", detail, signer=signer)
-            run.checks.append(Check("replay", False, detail))
-            run.warnings.append("replayed PASSporT: " + detail)
     cl = p.claims
     # Without both numbers the TN cannot be validated (RFC 8224 §6.2 step 3): the verdict is
     # No-TN-Validation, never Passed; the signature result stays in checks (docs/verdicts.md).
@@ -587,6 +589,25 @@ def _finish(
                 signer=signer,
             )
         run.checks.append(_CHECK_DEST)
+    # Replay (RFC 8224 §12.1), recorded only once the PASSporT validated the call's numbers:
+    # a copy sent first with wrong numbers must not burn the genuine call (a 403 under
+    # replay_fails). Keyed by content: a malleated or re-signed copy is a replay.
+    replay = verifier._replay
+    if replay is not None and numbers_compared:
+        key = replay_key(p.signing_input, leaf.fingerprint)
+        try:
+            repeat = replay.seen(key, now=now, keep_until=p.claims.iat + policy.max_age)
+        except Exception as e:  # a shared store that failed: not checked, no evidence
+            repeat = False
+            why = f"replay store unavailable ({type(e).__name__}): not checked"
+            run.checks.append(Check("replay", False, why))
+            run.warnings.append(why)
+        if repeat:
+            detail = "PASSporT already seen within its freshness window (RFC 8224 §12.1)"
+            if policy.replay_fails:
+                return _fail(run, 403, "replay", detail, signer=signer)
+            run.checks.append(Check("replay", False, detail))
+            run.warnings.append("replayed PASSporT: " + detail)
     attest = _attest(cl.attest)
     verified = numbers_compared and attest in policy.verified_attest
     return Verdict._build(
@@ -889,13 +910,17 @@ class Verifier:
             return _NO_CRLS
         got: list[tuple[str, x509.CertificateRevocationList]] = []
         failures: list[str] = []
+        refused: list[str] = []
         for u in urls:
             result = yield FetchCrl(u)
             if isinstance(result, CertificateFetchError):
-                failures.append(result.detail)
+                if result.kind in (_REFUSED_LIMIT, _REFUSED_DEADLINE):
+                    refused.append(result.detail)
+                else:
+                    failures.append(result.detail)
             else:
                 got.extend((u, c) for c in result)
-        return _Crls(tuple(got), tuple(failures))
+        return _Crls(tuple(got), tuple(failures), tuple(refused))
 
     def _header_steps(
         self, raw: str, orig: str | None, dest: str | None, now: float, date: int | None
