@@ -25,7 +25,6 @@ from __future__ import annotations
 import bisect
 import datetime as _dt
 import hashlib
-import heapq
 import os
 from array import array
 from collections.abc import Callable, Iterable, Iterator
@@ -55,7 +54,6 @@ MAX_DAY = 0xFFFF
 """Days are stored as unsigned 16-bit days since 1970-01-01: up to 2149-06-06."""
 
 _EPOCH_ORDINAL = _dt.date(1970, 1, 1).toordinal()
-_RUN = 1 << 19  # complaint rows sorted at a time while an index is built
 _SEPARATORS = str.maketrans("", "", "-.()[] \t")
 
 
@@ -222,76 +220,112 @@ def _scan(
         dates = [table.column(k) for k in fmt.date]
         fallbacks = [table.column(k) for k in fmt.fallback_date]
         cache: dict[str, int | None] = {}
-        for row in table.rows:
-            stats.rows += 1
-            number = complaint_number(_cell(row, num))
+        date_cols = [i for i in (*dates, *fallbacks) if i is not None]
+        rows = used = no_number = no_date = 0
+        for row in table.rows:  # the hot loop: the common cases inline, the rest in helpers
+            rows += 1
+            n = len(row)
+            raw = row[num] if num is not None and num < n else ""
+            if len(raw) == 10 and raw.isdigit() and raw.isascii() and raw[0] not in "01":
+                number: str | None = "1" + raw
+            else:
+                number = complaint_number(raw[:MAX_FIELD_CHARS])
             if number is None:
-                stats.no_number += 1
+                no_number += 1
                 continue
             day = None
-            for i in (*dates, *fallbacks):
-                text = _cell(row, i)
-                if text.strip():
-                    day = complaint_day(text, cache)
-                    break
+            for i in date_cols:
+                text = row[i] if i < n else ""
+                if not text or text.isspace():
+                    continue
+                if len(text) >= 10 and (
+                    (text[4] == "-" and text[7] == "-") or (text[2] == "/" and text[5] == "/")
+                ):
+                    key = text[:10]
+                    day = cache.get(key, -1)
+                    if day == -1:
+                        day = _parse_day(key)
+                        if len(cache) < 1 << 16:
+                            cache[key] = day
+                else:
+                    day = complaint_day(text[:MAX_FIELD_CHARS], cache)
+                break
             if day is None:
-                stats.no_date += 1
+                no_date += 1
                 continue
-            stats.used += 1
+            used += 1
             emit(number, day, row, table, fmt)
+        stats.rows, stats.used, stats.no_number, stats.no_date = rows, used, no_number, no_date
         stats.unreadable = table.errors
     return stats
 
 
+_BUCKETS = 256  # numbers are spread over buckets by their low bits, each sorted on its own
+
+
 class _Builder:
-    """Sorted runs of ``number << 16 | day`` keys, merged into the index's arrays at the end:
-    the peak is one run of Python integers plus the compact arrays."""
+    """Complaint rows gathered per bucket in compact arrays (10 bytes a row), then each bucket
+    sorted and packed into the index's arrays, its input freed as it goes: the peak is about
+    the compact arrays plus the index, never a list of every row."""
 
     def __init__(self, max_rows: int) -> None:
         self.max_rows = max_rows
-        self.count = 0
-        self._buf: list[int] = []
-        self._runs: list[tuple[array[int], array[int]]] = []
+        self._nums = [array("q") for _ in range(_BUCKETS)]
+        self._days = [array("H") for _ in range(_BUCKETS)]
 
     def add(self, number: str, day: int, *_: object) -> None:
-        if self.count >= self.max_rows:
+        n = int(number)
+        b = n & (_BUCKETS - 1)
+        self._nums[b].append(n)
+        self._days[b].append(day)
+
+    def build(self) -> _Buckets:
+        total = sum(len(d) for d in self._days)
+        if total > self.max_rows:
             raise EvidenceError(f"complaints: more than {self.max_rows} usable rows")
-        self.count += 1
-        self._buf.append(int(number) << 16 | day)
-        if len(self._buf) >= _RUN:
-            self._flush()
+        out = _Buckets()
+        for b in range(_BUCKETS):
+            keys = sorted(n << 16 | d for n, d in zip(self._nums[b], self._days[b], strict=True))
+            self._nums[b] = self._days[b] = array("H")  # free the input as it is packed
+            numbers, starts, days = array("q"), array("I"), array("H")
+            last = -1
+            for pos, k in enumerate(keys):
+                n = k >> 16
+                if n != last:
+                    numbers.append(n)
+                    starts.append(pos)
+                    last = n
+                days.append(k & 0xFFFF)
+            starts.append(len(days))
+            out.base.append(out.rows)
+            out.rows += len(days)
+            out.numbers.append(numbers)
+            out.starts.append(starts)
+            out.days.append(days)
+        return out
 
-    def _flush(self) -> None:
-        if not self._buf:
-            return
-        self._buf.sort()
-        nums = array("q", (k >> 16 for k in self._buf))
-        days = array("H", (k & 0xFFFF for k in self._buf))
-        self._runs.append((nums, days))
-        self._buf = []
 
-    def build(self) -> tuple[array[int], array[int], array[int]]:
-        self._flush()
-        runs, self._runs = self._runs, []
+@dataclass
+class _Buckets:
+    """Per bucket: the distinct numbers (sorted), where each one's days start, the days
+    (sorted per number); ``base`` numbers the positions of all buckets as one sequence."""
 
-        def keys(run: tuple[array[int], array[int]]) -> Iterator[int]:
-            nums, days = run
-            return (n << 16 | d for n, d in zip(nums, days, strict=True))
+    numbers: list[array[int]] = field(default_factory=list)
+    starts: list[array[int]] = field(default_factory=list)
+    days: list[array[int]] = field(default_factory=list)
+    base: list[int] = field(default_factory=list)
+    rows: int = 0
 
-        merged: Iterable[int] = (
-            () if not runs else keys(runs[0]) if len(runs) == 1 else heapq.merge(*map(keys, runs))
-        )
-        numbers, starts, days = array("q"), array("I"), array("H")
-        last = -1
-        for pos, k in enumerate(merged):
-            n = k >> 16
-            if n != last:
-                numbers.append(n)
-                starts.append(pos)
-                last = n
-            days.append(k & 0xFFFF)
-        starts.append(len(days))
-        return numbers, starts, days
+    def digest(self) -> str:
+        h = hashlib.sha256()
+        for group in (self.numbers, self.starts, self.days):
+            for a in group:
+                h.update(len(a).to_bytes(8, "big"))
+                h.update(a.tobytes())
+        return h.hexdigest()[:32]
+
+    def nbytes(self) -> int:
+        return sum(a.itemsize * len(a) for g in (self.numbers, self.starts, self.days) for a in g)
 
 
 @dataclass
@@ -303,10 +337,12 @@ class ComplaintIndex:
 
     files: tuple[ComplaintFile, ...] = ()
     fingerprint: str = ""
-    _numbers: array[int] = field(default_factory=lambda: array("q"), repr=False)
-    _starts: array[int] = field(default_factory=lambda: array("I", [0]), repr=False)
-    _days: array[int] = field(default_factory=lambda: array("H"), repr=False)
-    attached: bool = True
+    _data: _Buckets | None = field(default=None, repr=False)
+
+    @property
+    def attached(self) -> bool:
+        """Does this index hold its data (else only its description)?"""
+        return self._data is not None
 
     @property
     def rows(self) -> int:
@@ -315,39 +351,54 @@ class ComplaintIndex:
 
     @property
     def numbers(self) -> int:
-        """Distinct complained-about numbers."""
-        return len(self._numbers) if self.attached else -1
+        """Distinct complained-about numbers (-1 when detached)."""
+        return -1 if self._data is None else sum(len(a) for a in self._data.numbers)
 
-    def _block(self, number: str) -> tuple[int, int]:
-        if not self.attached:
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the index's arrays."""
+        return 0 if self._data is None else self._data.nbytes()
+
+    def _block(self, number: str) -> tuple[int, int, int]:
+        """(bucket, lo, hi): the positions of ``number``'s days in its bucket."""
+        data = self._data
+        if data is None:
             raise RuntimeError("this complaint index is detached (it has no complaint data)")
         if not (number.isascii() and number.isdigit()) or len(number) > 15 or number[0] == "0":
-            return 0, 0
+            return 0, 0, 0
         n = int(number)
-        i = bisect.bisect_left(self._numbers, n)
-        if i == len(self._numbers) or self._numbers[i] != n:
-            return 0, 0
-        return self._starts[i], self._starts[i + 1]
+        b = n & (_BUCKETS - 1)
+        numbers = data.numbers[b]
+        i = bisect.bisect_left(numbers, n)
+        if i == len(numbers) or numbers[i] != n:
+            return 0, 0, 0
+        starts = data.starts[b]
+        return b, starts[i], starts[i + 1]
 
     def window(self, number: str, day: int, days: int) -> tuple[int, int]:
         """Positions ``[lo, hi)`` of the complaints about ``number`` (canonical digits) whose
         day is within ``days`` days of ``day`` (inclusive); ``lo == hi`` when none. Positions
         are stable for one index, so the union of several windows counts distinct complaints."""
-        lo, hi = self._block(number)
+        b, lo, hi = self._block(number)
         if lo == hi:
             return 0, 0
-        a = bisect.bisect_left(self._days, day - days, lo, hi)
-        b = bisect.bisect_right(self._days, day + days, lo, hi)
-        return (a, b) if a < b else (0, 0)
+        assert self._data is not None
+        d = self._data.days[b]
+        a = bisect.bisect_left(d, day - days, lo, hi)
+        z = bisect.bisect_right(d, day + days, lo, hi)
+        if a >= z:
+            return 0, 0
+        base = self._data.base[b]
+        return base + a, base + z
 
     def days_of(self, number: str) -> list[int]:
         """The days of every complaint about ``number``, sorted."""
-        lo, hi = self._block(number)
-        return list(self._days[lo:hi])
+        b, lo, hi = self._block(number)
+        return [] if lo == hi or self._data is None else list(self._data.days[b][lo:hi])
 
     def detached(self) -> ComplaintIndex:
         """The same index's description (files, fingerprint) without its data."""
-        return ComplaintIndex(self.files, self.fingerprint, attached=False)
+        return ComplaintIndex(self.files, self.fingerprint, None)
 
     def rows_of(self, numbers: set[str]) -> Iterator[ComplaintRow]:
         """Second pass over the files: every usable complaint about one of ``numbers``, with
@@ -385,9 +436,5 @@ def read_complaints(
     cannot be read or whose header is in neither format."""
     builder = _Builder(max_rows)
     files = tuple(_scan(p, builder.add) for p in paths)
-    numbers, starts, days = builder.build()
-    h = hashlib.sha256()
-    for a in (numbers, starts, days):
-        h.update(len(a).to_bytes(8, "big"))
-        h.update(a.tobytes())
-    return ComplaintIndex(files, h.hexdigest()[:32], numbers, starts, days)
+    data = builder.build()
+    return ComplaintIndex(files, data.digest(), data)
