@@ -199,6 +199,25 @@ def test_empty_and_header_only_files_hold_no_complaints(tmp_path: Path) -> None:
     assert index.window("12155551000", 20454, 30) == (0, 0)
 
 
+def test_empty_provider_and_exchange_files(
+    archive: Archive, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An empty provider table names no provider (a warning says the file is empty); an
+    empty exchange file is refused: it would silently flag nothing."""
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    table = read_providers([empty])
+    assert len(table) == 0 and table.files[0].format == "empty"
+    with pytest.raises(EvidenceError, match="empty"):
+        read_exchanges(empty)
+    code, _, err = tb([*cert_args(archive), "--providers", str(empty), str(archive.path)], capsys)
+    assert code == 0 and "empty file" in err
+    code, _, err = tb(
+        [*cert_args(archive), "--nanp-exchanges", str(empty), str(archive.path)], capsys
+    )
+    assert code == 2 and "empty" in err
+
+
 def test_gzip_complaint_and_provider_files(tmp_path: Path, files: dict[str, Path]) -> None:
     gz = tmp_path / "complaints.csv.gz"
     gz.write_bytes(gzip.compress(files["complaints"].read_bytes()))
@@ -620,6 +639,19 @@ def test_incidents_of_origids_and_complained_numbers(
     page = (inc / index[0]["html"]).read_text()
     assert page.startswith("<!DOCTYPE html>") and "default-src 'none'" in page
     assert "Traceback incident: origid ox1" in page
+    # with --out (and 2 workers) the incidents read verdicts.jsonl back: the same files
+    again = tmp_path / "again"
+    code, _, err = tb(
+        [*cert_args(archive), "--complaints", str(files["complaints"]), "--providers",
+         str(files["providers"]), "--incidents", str(again), "--incident-min-calls", "2",
+         "--incident-calls", "3", "--out", str(tmp_path / "out"), "--workers", "2",
+         str(archive.path)],
+        capsys,
+    )  # fmt: skip
+    assert code == 0, err
+    assert sorted(p.name for p in again.iterdir()) == sorted(p.name for p in inc.iterdir())
+    for p in inc.iterdir():
+        assert (again / p.name).read_text() == p.read_text(), p.name
 
 
 def test_incident_of_a_hostile_origid_cannot_escape_its_directory_or_page(
