@@ -107,8 +107,9 @@ def bench_cold(n: int) -> dict[str, float] | None:
         policy = FetchPolicy(allow_hosts=frozenset({srv.host_port}), tls_ca_file=srv.ca_pem_path)
         v = Verifier(trust_anchors=[pki.root_pem], fetch=policy)
         now = int(time.time())
-        headers = [pki.sign(orig=ORIG, dest=DEST, iat=now, x5u=srv.url(f"/c{i}.pem"))
-                   for i in range(n)]
+        headers = [
+            pki.sign(orig=ORIG, dest=DEST, iat=now, x5u=srv.url(f"/c{i}.pem")) for i in range(n)
+        ]
         for h in headers:
             t0 = time.perf_counter()
             verdict = v.verify(h, orig=ORIG, dest=DEST, now=now)
@@ -160,8 +161,13 @@ def bench_memory(n: int) -> dict[str, float]:
     key = ec.generate_private_key(ec.SECP256R1())  # keys do not matter for memory; reuse one
     bundles = {}
     for i in range(n):
-        der = issue_certificate(subject=_name(f"SHAKEN {i:04X}", f"Carrier {i}"), key=key,
-                                issuer=ca_name, issuer_key=pki.ca_key, spc=f"{i:04X}")
+        der = issue_certificate(
+            subject=_name(f"SHAKEN {i:04X}", f"Carrier {i}"),
+            key=key,
+            issuer=ca_name,
+            issuer_key=pki.ca_key,
+            spc=f"{i:04X}",
+        )
         bundles[f"https://cr{i}.example.com/sp.pem"] = _der_to_pem(der) + pki.ca_pem
     v = Verifier(trust_anchors=[pki.root_pem], certificates=bundles)
     snap = v.trust_store.snapshot()
@@ -197,8 +203,9 @@ def main(argv: list[str] | None = None) -> int:
     h64, p64, s64 = token.split(".")
     signing_input = f"{h64}.{p64}".encode()
     raw_sig = b64url_decode(s64)
-    der_sig = encode_dss_signature(int.from_bytes(raw_sig[:32], "big"),
-                                   int.from_bytes(raw_sig[32:], "big"))
+    der_sig = encode_dss_signature(
+        int.from_bytes(raw_sig[:32], "big"), int.from_bytes(raw_sig[32:], "big")
+    )
     pub = pki.leaf_key.public_key()
     alg = ec.ECDSA(hashes.SHA256())
     assert verifier.verify(header, orig=ORIG, dest=DEST, now=now).caller_id == "verified"
@@ -206,8 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     res: dict[str, Any] = {"python": sys.version.split()[0]}
     ref, ref_lat = rate(lambda: pub.verify(der_sig, signing_input, alg), args.seconds)
     res["reference_cryptography_verify_per_s"] = ref
-    sync, sync_lat = rate(lambda: verifier.verify(header, orig=ORIG, dest=DEST, now=now),
-                          args.seconds)
+    sync, sync_lat = rate(
+        lambda: verifier.verify(header, orig=ORIG, dest=DEST, now=now), args.seconds
+    )
     res["shakenkit_sync_per_s"] = sync
     res["shakenkit_sync_p50_us"] = pct(sync_lat, 0.5) * 1e6
     res["shakenkit_sync_p99_us"] = pct(sync_lat, 0.99) * 1e6
@@ -252,15 +260,18 @@ def main(argv: list[str] | None = None) -> int:
         opts = {"verify_exp": False, "verify_iat": False, "verify_nbf": False}
         jwt.decode(token, pub, algorithms=["ES256"], options=opts)
         res["pyjwt_per_s"], _ = rate(
-            lambda: jwt.decode(token, pub, algorithms=["ES256"], options=opts), args.seconds)
+            lambda: jwt.decode(token, pub, algorithms=["ES256"], options=opts), args.seconds
+        )
     except ImportError:
         res["pyjwt_per_s"] = None
-    pub_pem = pub.public_bytes(serialization.Encoding.PEM,
-                               serialization.PublicFormat.SubjectPublicKeyInfo)
+    pub_pem = pub.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     res["libsecsipid_per_s"] = bench_libsecsipid(header, pub_pem, args.seconds)
     res["ratio_shakenkit_vs_reference"] = sync / ref
     res["ratio_shakenkit_vs_libsecsipid"] = (
-        sync / res["libsecsipid_per_s"] if res["libsecsipid_per_s"] else None)
+        sync / res["libsecsipid_per_s"] if res["libsecsipid_per_s"] else None
+    )
     res["ratio_p99_vs_p50"] = res["shakenkit_sync_p99_us"] / res["shakenkit_sync_p50_us"]
     res["reference_p50_us"] = pct(ref_lat, 0.5) * 1e6
     if not args.skip_cold:
@@ -281,8 +292,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  reference: cryptography ECDSA P-256 verify   {fmt(ref)} /s"
           f"  (p50 {res['reference_p50_us']:.1f} us)")
     p50, p99 = res["shakenkit_sync_p50_us"], res["shakenkit_sync_p99_us"]
-    print(f"  shakenkit verify() warm, sync               {fmt(sync)} /s"
-          f"  (p50 {p50:.1f} us, p99 {p99:.1f} us)")
+    print(
+        f"  shakenkit verify() warm, sync               {fmt(sync)} /s"
+        f"  (p50 {p50:.1f} us, p99 {p99:.1f} us)"
+    )
     print(f"  shakenkit averify() warm, async             {fmt(res['shakenkit_async_per_s'])} /s")
     print(f"  shakenkit verify(), distinct PASSporTs      {fmt(res['shakenkit_distinct_per_s'])} /s"
           f"  (ratio {res['ratio_distinct_vs_reference']:.2f}: every signature verified)")
@@ -290,25 +303,37 @@ def main(argv: list[str] | None = None) -> int:
           f"  (ratio {res['ratio_fork_mix_vs_reference']:.2f}: a forked INVITE)")
     print(f"  pyjwt decode+verify                         {fmt(res['pyjwt_per_s'])} /s")
     print(f"  libsecsipid SecSIPIDCheckFullPubKey         {fmt(res['libsecsipid_per_s'])} /s")
-    print(f"  ratio shakenkit / reference                 {res['ratio_shakenkit_vs_reference']:.2f}"
-          "  (target >= 0.80)")
+    print(
+        f"  ratio shakenkit / reference                 {res['ratio_shakenkit_vs_reference']:.2f}"
+        "  (target >= 0.80)"
+    )
     r2 = res["ratio_shakenkit_vs_libsecsipid"]
-    print(f"  ratio shakenkit / libsecsipid               {'n/a' if r2 is None else f'{r2:.2f}'}"
-          "  (target >= 1.15)")
-    print(f"  p99 / p50 warm latency                      {res['ratio_p99_vs_p50']:.2f}"
-          "  (target <= 2)")
+    print(
+        f"  ratio shakenkit / libsecsipid               {'n/a' if r2 is None else f'{r2:.2f}'}"
+        "  (target >= 1.15)"
+    )
+    print(
+        f"  p99 / p50 warm latency                      {res['ratio_p99_vs_p50']:.2f}"
+        "  (target <= 2)"
+    )
     wh = res.get("warm_https_source_with_crl")
     if wh:
-        print(f"  warm via HttpsSource (cached chain + CRL)   {fmt(wh['per_s'])} /s"
-              f"  (p50 {wh['p50_us']:.1f} us, p99 {wh['p99_us']:.1f} us)")
+        print(
+            f"  warm via HttpsSource (cached chain + CRL)   {fmt(wh['per_s'])} /s"
+            f"  (p50 {wh['p50_us']:.1f} us, p99 {wh['p99_us']:.1f} us)"
+        )
     cold = res.get("cold_loopback_https")
     if cold:
-        print(f"  cold verify over loopback HTTPS ({cold['n']} x5u)  p50 {cold['p50_ms']:.2f} ms,"
-              f" p99 {cold['p99_ms']:.2f} ms  (target p50 <= 10 ms)")
+        print(
+            f"  cold verify over loopback HTTPS ({cold['n']} x5u)  p50 {cold['p50_ms']:.2f} ms,"
+            f" p99 {cold['p99_ms']:.2f} ms  (target p50 <= 10 ms)"
+        )
     mem = res.get("memory")
     if mem:
-        print(f"  memory per cached certificate ({mem['entries']:,} cached)"
-              f"  {mem['bytes_per_entry'] / 1024:.2f} KiB  (target <= 8 KiB)")
+        print(
+            f"  memory per cached certificate ({mem['entries']:,} cached)"
+            f"  {mem['bytes_per_entry'] / 1024:.2f} KiB  (target <= 8 KiB)"
+        )
     return 0
 
 

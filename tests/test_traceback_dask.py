@@ -107,3 +107,29 @@ def test_read_bag_other_formats_are_one_partition_each(client: Client) -> None:
     assert bag.npartitions == 1 + 1 + 3
     expected = [r for p in paths for r in read_records(p)]
     assert bag.compute() == expected
+
+
+def test_evidence_joins_the_same_on_dask_as_on_one_process(
+    big: Archive, client: Client, tmp_path: Path
+) -> None:
+    """Complaints and providers joined on the workers (the evidence travels in the graph once):
+    the tables equal the single-process ones, complaints table included."""
+    from shakenkit.traceback import Evidence
+    from tests.test_traceback_evidence import ftc_row, write_ftc, write_providers
+
+    evidence = Evidence.load(
+        [write_ftc(tmp_path / "c.csv", [ftc_row(f"21555510{i:02d}", "2026-01-10") for i in
+                                         (0, 20, 21, 51, 60)])],
+        [write_providers(tmp_path / "p.csv", [("100X", "Example", "Complete")])],
+    )  # fmt: skip
+    single = analyze(read_records(big.path), big.config, evidence=evidence).tables()
+    assert single["complaints"] and single["summary"]["complained_calls"] > 0
+    bag = ds.read_bag([big.path], lines_per_partition=13)
+    got = ds.aggregate_bag(bag, big.config, evidence=evidence, split_every=3).compute()
+    assert got.tables() == single
+    rows = [json.loads(x) for x in big.path.read_text().splitlines()]
+    rows = [r for r in rows if not isinstance(r.get("identity"), int)]
+    ddf = dd.from_pandas(pd.DataFrame(rows), npartitions=3)
+    frame = ds.aggregate_dataframe(ddf, big.config, evidence=evidence).compute()
+    assert frame.complaints() == got.complaints()
+    assert frame.signers() == got.signers()

@@ -12,6 +12,7 @@ import gzip
 import json
 import os
 import sys
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Any, TextIO
@@ -25,6 +26,12 @@ from ..traceback import (
     VerifierConfig,
     analyze_files,
     parse_time,
+)
+from ..traceback.evidence import MAX_WINDOW_DAYS, Evidence, EvidenceError
+from ..traceback.incidents import (
+    DEFAULT_INCIDENT_CALLS,
+    DEFAULT_INCIDENT_LIMIT,
+    DEFAULT_INCIDENT_MIN_CALLS,
 )
 from .options import (
     UsageError,
@@ -48,9 +55,17 @@ Freshness is judged at each call's own time (capture timestamp, the record's "ti
 Date header), not at the time of the analysis, unless --now is given. One verdict per call.
 
 --out DIR writes verdicts.jsonl/.csv, signers.jsonl/.csv, origids.jsonl/.csv,
-gateways.jsonl/.csv (lookup.jsonl/.csv with --number) and summary.json. Without --out the
-signer table (and the lookup) is printed; --json prints them as JSON Lines, each row with a
-"table" member ("signers" or "lookup").
+gateways.jsonl/.csv (lookup.jsonl/.csv with --number, complaints.jsonl/.csv with --complaints)
+and summary.json. Without --out the signer table (and the lookup, the complained-about numbers)
+is printed; --json prints them as JSON Lines, each row with a "table" member ("signers",
+"lookup" or "complaints").
+
+Evidence (docs/traceback.md): --complaints reads the FTC Do-Not-Call complaint data or the FCC
+consumer complaint data (recognised by the header); a call matches the complaints about its
+calling number whose violation date is within --complaint-window days of the call's day.
+--providers reads 'ocn,name,rmd_status' or an RMD export with an OCN column; signer rows gain
+"complained_calls" and "provider". --incidents DIR writes one JSON file and one printable page
+per campaign (an origid, or a complained-about number) with --incident-min-calls calls or more.
 
 TIME is Unix seconds or ISO 8601 (no offset: UTC).
 exit status: 0 done, 2 usage error (or an input that cannot be read)
@@ -107,8 +122,69 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "-q", "--quiet", action="store_true", help="no progress line on stderr (warnings still)"
     )
     p.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE, help=argparse.SUPPRESS)
+    _add_evidence_options(p)
     add_verification_options(p, now_help=NOW_HELP)
     return p
+
+
+def _add_evidence_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("evidence (complaints, provider records, NANP exchanges, incidents)")
+    g.add_argument(
+        "--complaints",
+        action="append",
+        default=[],
+        metavar="CSV",
+        help="complaints about unwanted calls: FTC Do-Not-Call complaint data or FCC consumer "
+        "complaint data (CSV, gzip too); repeatable",
+    )
+    g.add_argument(
+        "--complaint-window",
+        type=int,
+        default=30,
+        metavar="DAYS",
+        help="a call matches complaints whose violation date is within DAYS of its day "
+        "(default 30)",
+    )
+    g.add_argument(
+        "--providers",
+        action="append",
+        default=[],
+        metavar="CSV",
+        help="providers by OCN (the SPC): 'ocn,name,rmd_status' or a Robocall Mitigation "
+        "Database export with an OCN column; repeatable",
+    )
+    g.add_argument(
+        "--nanp-exchanges",
+        metavar="FILE",
+        help="NANPA's central office code assignments (allutlzd.txt): flag calls from "
+        "unassigned NPA-NXX exchanges",
+    )
+    g.add_argument(
+        "--incidents",
+        metavar="DIR",
+        help="write one JSON file and one printable HTML page per campaign into DIR",
+    )
+    g.add_argument(
+        "--incident-min-calls",
+        type=int,
+        default=DEFAULT_INCIDENT_MIN_CALLS,
+        metavar="N",
+        help=f"campaigns with at least N calls (default {DEFAULT_INCIDENT_MIN_CALLS})",
+    )
+    g.add_argument(
+        "--incident-limit",
+        type=int,
+        default=DEFAULT_INCIDENT_LIMIT,
+        metavar="N",
+        help=f"at most N incidents, most calls first (default {DEFAULT_INCIDENT_LIMIT}; 0: all)",
+    )
+    g.add_argument(
+        "--incident-calls",
+        type=int,
+        default=DEFAULT_INCIDENT_CALLS,
+        metavar="N",
+        help=f"calls listed per incident (default {DEFAULT_INCIDENT_CALLS})",
+    )
 
 
 # -- configuration ----------------------------------------------------------------------------
@@ -288,6 +364,81 @@ def _print_json(agg: Aggregator, out: TextIO) -> None:
     if agg.query is not None:
         for row in agg.lookup():
             out.write(json.dumps({"table": "lookup", **row}) + "\n")
+    ev = agg.evidence
+    if ev is not None and ev.complaints is not None:
+        for row in agg.complaints():
+            out.write(json.dumps({"table": "complaints", **row}) + "\n")
+
+
+TOP_COMPLAINTS = 20
+
+
+def _print_evidence(agg: Aggregator, out: TextIO) -> None:
+    ev = agg.evidence
+    if ev is None:
+        return
+    s = agg.summary()
+    if ev.exchanges is not None:
+        out.write(f"\n{s['unassigned_exchange_calls']} calls from unassigned NPA-NXX exchanges\n")
+    if ev.complaints is None:
+        return
+    rows = agg.complaints()
+    out.write(
+        f"\n{s['complained_calls']} calls from {s['complained_numbers']} complained-about "
+        f"numbers (complaints within {ev.window} days)\n"
+    )
+    if rows:
+        _print_table(
+            out,
+            ["NUMBER", "COMPLAINTS", "CALLS", "SIGNERS", "GATEWAYS", "FIRST", "LAST"],
+            [
+                [
+                    r["number"],
+                    str(r["complaints"]),
+                    str(r["calls"]),
+                    _clean(" ".join(r["signers"]) or "-", 40),
+                    _clean(" ".join(r["gateways"]) or "-", 40),
+                    _iso(r["first_seen"]),
+                    _iso(r["last_seen"]),
+                ]
+                for r in rows[:TOP_COMPLAINTS]
+            ],
+        )
+        if len(rows) > TOP_COMPLAINTS:
+            out.write(f"({len(rows) - TOP_COMPLAINTS} more with --out or --json)\n")
+
+
+def _load_evidence(args: argparse.Namespace) -> Evidence | None:
+    """The evidence the options name (None without any), read before any call is verified:
+    an unusable file is a usage error."""
+    if args.complaint_window < 0 or args.complaint_window > MAX_WINDOW_DAYS:
+        raise _Usage(f"--complaint-window must be 0 to {MAX_WINDOW_DAYS} days")
+    if args.incident_min_calls < 1 or args.incident_limit < 0 or args.incident_calls < 1:
+        raise _Usage(
+            "--incident-min-calls and --incident-calls must be >= 1, --incident-limit >= 0"
+        )
+    if not (args.complaints or args.providers or args.nanp_exchanges):
+        return None
+    try:
+        ev = Evidence.load(
+            args.complaints, args.providers, args.nanp_exchanges, window=args.complaint_window
+        )
+    except EvidenceError as e:
+        raise _Usage(str(e)) from e
+    files: list[Any] = []
+    if ev.complaints is not None:
+        files += ev.complaints.files
+    if ev.providers is not None:
+        files += ev.providers.files
+    for f in files:
+        bad = f.rows - f.used
+        if f.format == "empty":
+            sys.stderr.write(f"shakenkit: warning: {_clean(f.path)}: empty file\n")
+        elif bad:
+            sys.stderr.write(
+                f"shakenkit: warning: {_clean(f.path)}: {bad} of {f.rows} rows unusable\n"
+            )
+    return ev
 
 
 # -- the command ------------------------------------------------------------------------------
@@ -324,6 +475,7 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
     for name in files:
         _check_input(name)
     config = config_from_args(args)
+    evidence = _load_evidence(args)
 
     out_dir = Path(args.out) if args.out else None
     if out_dir is not None:
@@ -359,6 +511,10 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
             warnings.showwarning = show_warning
             jsonl: TextIO | None = None
             csv_out: TextIO | None = None
+            if out_dir is None and args.incidents:  # incidents read the verdicts back
+                jsonl = stack.enter_context(
+                    tempfile.TemporaryFile("w+", encoding="utf-8", newline="\n")
+                )
             if out_dir is not None:
                 try:
                     jsonl = stack.enter_context(
@@ -380,7 +536,10 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
                 chunk_size=args.chunk_size,
                 on_skip=on_skip,
                 progress=on_progress,
+                evidence=evidence,
             )
+            if args.incidents:
+                _write_incidents(args, agg, config, jsonl, out_dir)
     except CaptureError as e:
         raise _Usage(str(e)) from e
     except (OSError, EOFError) as e:  # an input that breaks off (a truncated gzip file)
@@ -396,13 +555,66 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
     except OSError as e:
         raise _Usage(f"cannot write {e.filename or 'output'}: {e.strerror or e}") from e
     if out_dir is None:
-        (_print_json if args.json else _print_text)(agg, out)
+        if args.json:
+            _print_json(agg, out)
+        else:
+            _print_text(agg, out)
+            _print_evidence(agg, out)
     elif not args.json:
         s = agg.summary()
+        complained = (
+            f", {s['complained_calls']} complained-about calls"
+            if evidence is not None and evidence.complaints is not None
+            else ""
+        )
         out.write(
             f"{s['calls']} calls, {s['signers']} signers, {s['origids']} origids, "
-            f"{s['gateways']} gateways: wrote {_clean(out_dir)}"
+            f"{s['gateways']} gateways{complained}: wrote {_clean(out_dir)}"
             + (f" and {_clean(args.report)}" if args.report else "")
             + "\n"
         )
     return 0
+
+
+def _write_incidents(
+    args: argparse.Namespace,
+    agg: Aggregator,
+    config: VerifierConfig,
+    jsonl: TextIO | None,
+    out_dir: Path | None,
+) -> None:
+    """The second pass: read the verdicts back and write the incidents of the campaigns."""
+    from ..traceback import VerdictRecord
+    from ..traceback.incidents import certificate_serials, write_incidents
+
+    def records(f: TextIO) -> Any:
+        for line in f:
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                yield VerdictRecord.from_dict(json.loads(line))
+
+    if jsonl is not None:
+        jsonl.flush()
+    source: TextIO = (
+        open(out_dir / "verdicts.jsonl", encoding="utf-8")  # noqa: SIM115
+        if out_dir is not None
+        else jsonl  # type: ignore[assignment]
+    )
+    if out_dir is None:
+        source.seek(0)
+    try:
+        write_incidents(
+            agg,
+            records(source),
+            args.incidents,
+            min_calls=args.incident_min_calls,
+            limit=args.incident_limit or None,
+            sample=args.incident_calls,
+            serials=certificate_serials(config),
+        )
+    except EvidenceError as e:
+        raise _Usage(str(e)) from e
+    except OSError as e:
+        raise _Usage(f"cannot write {e.filename or args.incidents}: {e.strerror or e}") from e
+    finally:
+        if out_dir is not None:
+            source.close()

@@ -1275,7 +1275,9 @@ class Verifier:
                 (
                     v.rcd
                     for v in verdicts
-                    if v.ppt == "rcd" and v.passed and v.rcd is not None
+                    if v.ppt == "rcd"
+                    and v.passed
+                    and v.rcd is not None
                     and (best.orig_tn is None or v.orig_tn == best.orig_tn)
                 ),
                 None,

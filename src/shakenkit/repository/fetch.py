@@ -313,7 +313,6 @@ class Fetcher(Generic[T]):
 
     # ---- URL policy --------------------------------------------------------------------------
 
-
     def _vet_url(self, url: str) -> httpx.URL:
         try:
             return _check_target(url, self._policy, self._guard)

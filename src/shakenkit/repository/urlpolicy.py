@@ -255,9 +255,7 @@ def _check_target(raw: str, policy: FetchPolicy, guard: _AddressGuard) -> httpx.
         literal = _literal_ip(_norm_host(host))
         reason = _forbidden_reason(literal) if literal is not None else None
         if reason is not None:
-            raise _Failure(
-                "ssrf", f"{literal} is a {reason} address, and such targets are refused"
-            )
+            raise _Failure("ssrf", f"{literal} is a {reason} address, and such targets are refused")
         bare = _norm_host(host)
         if bare == "localhost" or bare.endswith(".localhost"):
             raise _Failure("ssrf", f"{bare} is a loopback name (RFC 6761)")

@@ -10,7 +10,12 @@ values and fold them into mergeable tables (:class:`Aggregator`):
   across many numbers points at one originating customer);
 * **gateways** — carriers that sign C (gateway) attestation (RFC 8588 §4), with volumes: the
   entry points of foreign or unauthenticated traffic;
-* **lookup** — the calls from one calling number in a time window, with signer and origid.
+* **lookup** — the calls from one calling number in a time window, with signer and origid;
+* **complaints** — with :class:`Evidence` (consumers' complaints from the FTC and FCC exports,
+  a provider table keyed by OCN with the Robocall Mitigation Database status, NANPA's assigned
+  exchanges), the complained-about calling numbers seen in the calls; signer rows gain
+  ``complained_calls`` and ``provider``; :func:`write_incidents` writes one JSON file and one
+  printable page per campaign for traceback requests.
 
 Captured calls are verified **after the fact**: freshness (RFC 8224 §6.2 step 4, ``|now - iat|``)
 is judged at the call's own time — the capture timestamp, the record's ``time``, else the SIP
@@ -30,8 +35,9 @@ the number of distinct signers, origids and numbers, not with the number of call
 The package: ``records`` (calls in, one verdict record per call out), ``config`` (a picklable
 verifier configuration), ``aggregates`` (mergeable tables and the lookup), ``outputs`` (JSON
 Lines, CSV, table files), ``runners`` (the process pool and the whole pipeline), ``report``
-(the HTML report) and ``dask`` (the Dask integration, optional: ``pip install
-'shakenkit[dask]'``; import it explicitly).
+(the HTML report), ``evidence`` with ``complaints``, ``providers``, ``nanp`` and ``tabular``
+(the public evidence files), ``incidents`` (traceback incidents) and ``dask`` (the Dask
+integration, optional: ``pip install 'shakenkit[dask]'``; import it explicitly).
 
 May import: :mod:`shakenkit.errors`, :mod:`shakenkit.certs`, :mod:`shakenkit.repository`,
 :mod:`shakenkit.core`, :mod:`shakenkit.sip` (docs/architecture.md).
@@ -39,6 +45,8 @@ May import: :mod:`shakenkit.errors`, :mod:`shakenkit.certs`, :mod:`shakenkit.rep
 
 from .aggregates import Aggregator, LookupQuery, share
 from .config import VerifierConfig, verifier_for
+from .evidence import Evidence, EvidenceError
+from .incidents import write_incidents
 from .outputs import flatten, write_csv, write_jsonl, write_tables
 from .records import VERDICT_COLUMNS, Call, VerdictRecord, parse_time
 from .report import render_report, write_report
@@ -49,6 +57,8 @@ __all__ = [
     "VERDICT_COLUMNS",
     "Aggregator",
     "Call",
+    "Evidence",
+    "EvidenceError",
     "LookupQuery",
     "VerdictRecord",
     "VerifierConfig",
@@ -62,6 +72,7 @@ __all__ = [
     "verify_calls",
     "verify_many",
     "write_csv",
+    "write_incidents",
     "write_jsonl",
     "write_report",
     "write_tables",

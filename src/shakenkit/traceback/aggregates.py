@@ -1,5 +1,7 @@
-"""Mergeable tables over verdict records: signers, origids, gateways and the lookup of one
-calling number in a time window (:class:`Aggregator`, :class:`LookupQuery`).
+"""Mergeable tables over verdict records: signers, origids, gateways, the lookup of one
+calling number in a time window (:class:`Aggregator`, :class:`LookupQuery`) and, with
+:class:`~shakenkit.traceback.evidence.Evidence`, the calls joined with complaints, provider
+records and NANP exchanges.
 """
 
 from __future__ import annotations
@@ -10,14 +12,21 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, TypeVar
 
 from ..core.tn import canonicalize_tn
+from .evidence import Evidence, call_day
 from .records import ATTEST_LEVELS, CALLER_IDS, SignerKey, VerdictRecord, _num
 
 __all__ = [
+    "COMPLAINT_COLUMNS",
     "Aggregator",
     "LookupQuery",
     "share",
     "top_errors",
 ]
+
+COMPLAINT_COLUMNS = (
+    "number", "complaints", "calls", "signers", "gateways", "first_seen", "last_seen",
+)  # fmt: skip
+"""Columns of the ``complaints`` table (``complaints.jsonl`` / ``.csv``)."""
 
 
 _ATTEST_INDEX = {"A": 0, "B": 1, "C": 2}
@@ -197,6 +206,61 @@ class _Group:
         }
 
 
+class _Complained:
+    """The calls from one complained-about number that matched its complaints: how many,
+    who signed them (SPCs; ``gateways``: those that signed them C), first and last, and the
+    position ranges of the complaints they matched (their union counts distinct complaints)."""
+
+    __slots__ = ("calls", "first", "gateways", "last", "ranges", "signers")
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.signers: set[str] = set()
+        self.gateways: set[str] = set()
+        self.first: float | None = None
+        self.last: float | None = None
+        self.ranges: set[tuple[int, int]] = set()
+
+    def add(self, r: VerdictRecord, t: float, span: tuple[int, int]) -> None:
+        self.calls += 1
+        s = r.signer
+        if s is not None and s.spc is not None:
+            self.signers.add(s.spc)
+            if r.attest == "C":
+                self.gateways.add(s.spc)
+        if self.first is None or t < self.first:
+            self.first = t
+        if self.last is None or t > self.last:
+            self.last = t
+        self.ranges.add(span)
+
+    def merge(self, o: _Complained) -> None:
+        self.calls += o.calls
+        self.signers |= o.signers
+        self.gateways |= o.gateways
+        if o.first is not None and (self.first is None or o.first < self.first):
+            self.first = o.first
+        if o.last is not None and (self.last is None or o.last > self.last):
+            self.last = o.last
+        self.ranges |= o.ranges
+
+    def complaints(self) -> int:
+        """Distinct complaints matched: the size of the union of the position ranges."""
+        total, end = 0, -1
+        for a, b in sorted(self.ranges):
+            if b <= end:
+                continue
+            total += b - max(a, end)
+            end = b
+        return total
+
+    def __getstate__(self) -> tuple[Any, ...]:
+        return (self.calls, self.signers, self.gateways, self.first, self.last, self.ranges)
+
+    def __setstate__(self, state: tuple[Any, ...]) -> None:
+        self.calls, self.signers, self.gateways, self.first, self.last, self.ranges = state
+
+
 _SHARE_STEP = Decimal("0.0001")
 
 
@@ -249,9 +313,17 @@ class Aggregator:
     order, gives exactly the single-process tables (:meth:`tables`).
 
     With ``lookup`` (a :class:`LookupQuery`), the matching calls are kept for :meth:`lookup`.
+    With ``evidence`` (:class:`~shakenkit.traceback.evidence.Evidence`), each call is joined
+    with the complaints about its calling number, its signer with the provider table, and its
+    calling exchange with NANPA's assignments (:meth:`complaints`; the signer rows gain
+    ``complained_calls``, ``provider`` ...). The evidence does not travel with a pickled
+    aggregator (only its description does): merge partial aggregates into one that holds it.
     """
 
     __slots__ = (
+        "_complained",
+        "_evidence",
+        "_evsigners",
         "_gateways",
         "_lookup",
         "_matches",
@@ -259,14 +331,22 @@ class Aggregator:
         "_retargeters",
         "_signers",
         "_timeline",
+        "complained",
         "no_signer",
         "skipped",
         "total",
+        "unassigned",
         "untimed",
     )
 
-    def __init__(self, lookup: LookupQuery | None = None) -> None:
+    def __init__(self, lookup: LookupQuery | None = None, evidence: Evidence | None = None) -> None:
         self._lookup = lookup
+        self._evidence = evidence
+        self._complained: dict[str, _Complained] = {}
+        # signer -> [complained calls, of which A, B, C, calls from unassigned exchanges]
+        self._evsigners: dict[SignerKey, list[int]] = {}
+        self.complained = 0
+        self.unassigned = 0
         self._signers: dict[SignerKey, _Group] = {}
         self._origids: dict[str, _Group] = {}
         self._gateways: dict[SignerKey, _Group] = {}
@@ -283,6 +363,21 @@ class Aggregator:
     def query(self) -> LookupQuery | None:
         """The lookup this aggregator collects, if any."""
         return self._lookup
+
+    @property
+    def evidence(self) -> Evidence | None:
+        """The evidence the calls are joined with, if any (detached after pickling)."""
+        return self._evidence
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = {k: getattr(self, k) for k in self.__slots__}
+        if self._evidence is not None:
+            state["_evidence"] = self._evidence.detached()
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for k, v in state.items():
+            setattr(self, k, v)
 
     def add(self, r: VerdictRecord) -> None:
         """Count one call."""
@@ -333,6 +428,45 @@ class Aggregator:
         q = self._lookup
         if q is not None and q.matches(r):
             self._matches.append(r)
+        if self._evidence is not None:
+            self._add_evidence(self._evidence, r, number, key)
+
+    def _add_evidence(
+        self, ev: Evidence, r: VerdictRecord, number: str | None, key: SignerKey | None
+    ) -> None:
+        """Join one call with the complaints about its number and NANPA's exchanges."""
+        if not ev.attached:
+            raise RuntimeError("calls cannot be joined with detached evidence")
+        span = None
+        t = r.time
+        c = ev.complaints
+        if c is not None and number is not None and t is not None:
+            a, b = c.window(number, call_day(t), ev.window)
+            if a < b:
+                span = (a, b)
+        unassigned = ev.exchanges is not None and ev.exchanges.unassigned(number)
+        if span is None and not unassigned:
+            return
+        if span is not None:
+            assert number is not None and t is not None
+            self.complained += 1
+            g = self._complained.get(number)
+            if g is None:
+                g = self._complained[number] = _Complained()
+            g.add(r, t, span)
+        if unassigned:
+            self.unassigned += 1
+        if key is not None:
+            row = self._evsigners.get(key)
+            if row is None:
+                row = self._evsigners[key] = [0, 0, 0, 0, 0]
+            if span is not None:
+                row[0] += 1
+                i = _ATTEST_INDEX.get(r.attest) if r.attest is not None else None
+                if i is not None:
+                    row[1 + i] += 1
+            if unassigned:
+                row[4] += 1
 
     def _add_retargeters(self, r: VerdictRecord, number: str | None) -> None:
         """Count the call once for each carrier that signed a div link of it (RFC 8946)."""
@@ -361,6 +495,7 @@ class Aggregator:
         """Add ``other``'s counts (it is left unchanged); returns self."""
         if other._lookup != self._lookup:
             raise ValueError("cannot merge aggregators with different lookups")
+        self._merge_evidence(other)
         self.total.merge(other.total)
         _merge_groups(self._signers, other._signers)
         _merge_groups(self._origids, other._origids)
@@ -374,15 +509,47 @@ class Aggregator:
                 for i in range(3):
                     mine_row[i] += row[i]
         self._matches.extend(other._matches)
+        for number, g in other._complained.items():
+            mine = self._complained.get(number)
+            if mine is None:
+                mine = self._complained[number] = _Complained()
+            mine.merge(g)
+        for key, row in other._evsigners.items():
+            mine_ev = self._evsigners.get(key)
+            if mine_ev is None:
+                self._evsigners[key] = list(row)
+            else:
+                for i in range(5):
+                    mine_ev[i] += row[i]
+        self.complained += other.complained
+        self.unassigned += other.unassigned
         self.no_signer += other.no_signer
         self.skipped += other.skipped
         self.untimed += other.untimed
         return self
 
+    def _merge_evidence(self, other: Aggregator) -> None:
+        mine, theirs = self._evidence, other._evidence
+        if theirs is None:
+            if mine is not None and other.total.calls:
+                raise ValueError("cannot merge an aggregate made without the evidence")
+            return
+        if mine is None:
+            if self.total.calls:
+                raise ValueError("cannot merge an aggregate made with evidence into one without")
+            self._evidence = theirs.detached()
+        elif mine.fingerprint != theirs.fingerprint:
+            raise ValueError("cannot merge aggregators joined with different evidence")
+
     @classmethod
-    def merged(cls, parts: Iterable[Aggregator], lookup: LookupQuery | None = None) -> Aggregator:
+    def merged(
+        cls,
+        parts: Iterable[Aggregator],
+        lookup: LookupQuery | None = None,
+        evidence: Evidence | None = None,
+    ) -> Aggregator:
         """One aggregator holding the counts of all ``parts``."""
-        out = cls(lookup)
+        out = cls(lookup, evidence)
         for p in parts:
             out.merge(p)
         return out
@@ -402,6 +569,40 @@ class Aggregator:
                     **g.counts(),
                     "origids": len(g.origids),
                     "x5u": sorted(g.x5us),
+                    "first_seen": _num(g.first),
+                    "last_seen": _num(g.last),
+                    **self._signer_evidence(key),
+                }
+            )
+        return rows
+
+    def _signer_evidence(self, key: SignerKey) -> dict[str, Any]:
+        ev = self._evsigners.get(key) or [0, 0, 0, 0, 0]
+        provider = None if self._evidence is None else self._evidence.provider(key[0])
+        return {
+            "complained_calls": ev[0],
+            "complained_attest": dict(zip(ATTEST_LEVELS, ev[1:4], strict=True)),
+            "unassigned_exchange_calls": ev[4],
+            "provider": None if provider is None else provider.to_dict(),
+        }
+
+    def complaints(self) -> list[dict[str, Any]]:
+        """One row per complained-about calling number seen in the calls (with a complaint in
+        the window of at least one of its calls), most matched calls first: ``number`` (E.164
+        digits), ``complaints`` (distinct complaints in the window of its calls), ``calls``
+        (its calls that matched), ``signers`` and ``gateways`` (SPCs that signed them; that
+        signed them with C attestation), ``first_seen`` and ``last_seen`` (of those calls)."""
+        groups = self._complained
+        rows = []
+        for number in sorted(groups, key=lambda n: (-groups[n].calls, n)):
+            g = groups[number]
+            rows.append(
+                {
+                    "number": number,
+                    "complaints": g.complaints(),
+                    "calls": g.calls,
+                    "signers": sorted(g.signers),
+                    "gateways": sorted(g.gateways),
                     "first_seen": _num(g.first),
                     "last_seen": _num(g.last),
                 }
@@ -517,6 +718,9 @@ class Aggregator:
             "origids": len(self._origids),
             "gateways": len(self._gateways),
             "untimed": self.untimed,
+            "complained_calls": self.complained,
+            "complained_numbers": len(self._complained),
+            "unassigned_exchange_calls": self.unassigned,
             "first_seen": _num(g.first),
             "last_seen": _num(g.last),
         }
@@ -571,4 +775,6 @@ class Aggregator:
         }
         if self._lookup is not None:
             out["lookup"] = self.lookup()
+        if self._evidence is not None and self._evidence.complaints is not None:
+            out["complaints"] = self.complaints()
         return out

@@ -11,7 +11,9 @@ Install with ``pip install 'shakenkit[dask]'``. Nothing here is needed for one m
 * :func:`verify_bag` — a bag of :class:`~shakenkit.traceback.VerdictRecord`, one per call.
 * :func:`aggregate_bag` — the :class:`~shakenkit.traceback.Aggregator` of a bag (a lazy dask
   ``Item``): each partition is verified and aggregated on its worker, partial aggregates are
-  merged in a tree. Exact counts and sets, so the result equals the single-process one.
+  merged in a tree. Exact counts and sets, so the result equals the single-process one. With
+  ``evidence`` (:class:`~shakenkit.traceback.evidence.Evidence`), each partition joins its calls
+  with it; the evidence travels in the task graph once, like the configuration.
 * :func:`verify_dataframe` / :func:`aggregate_dataframe` — the same for a dask DataFrame with
   columns ``identity``, ``orig``, ``dest``, ``time`` (and optional ``call_id``, ``source``,
   ``frame``, ``line``, ``date``).
@@ -35,6 +37,7 @@ from dask.delayed import delayed as _dask_delayed  # type: ignore[import-untyped
 from ..sip.capture import CallRecord, read_records, sniff_format
 from .aggregates import Aggregator, LookupQuery
 from .config import VerifierConfig, verifier_for
+from .evidence import Evidence
 from .records import VERDICT_COLUMNS, VerdictRecord
 from .runners import _slice_records, verify_calls
 
@@ -143,8 +146,9 @@ def _aggregate_partition(
     config: VerifierConfig,
     now: float | None,
     lookup: LookupQuery | None,
+    evidence: Evidence | None = None,
 ) -> list[Aggregator]:
-    agg = Aggregator(lookup)
+    agg = Aggregator(lookup, evidence)
 
     def skipped(where: str, why: str) -> None:
         agg.skipped += 1
@@ -170,6 +174,14 @@ def _config(config: VerifierConfig) -> Any:
     return _delayed(config, pure=True)
 
 
+def _evidence(evidence: Evidence | None) -> Any:
+    if evidence is None:
+        return None
+    if not isinstance(evidence, Evidence) or not evidence.attached:
+        raise TypeError("evidence must be a shakenkit.traceback.evidence.Evidence (attached)")
+    return _delayed(evidence, pure=True)
+
+
 def verify_bag(bag: Any, config: VerifierConfig, *, now: float | None = None) -> Any:
     """A bag of :class:`~shakenkit.traceback.VerdictRecord`, one per call record of ``bag``
     (records as :func:`shakenkit.traceback.verify_calls` takes them; unusable ones dropped)."""
@@ -183,27 +195,35 @@ def aggregate_bag(
     now: float | None = None,
     lookup: LookupQuery | None = None,
     split_every: int | None = None,
+    evidence: Evidence | None = None,
 ) -> Any:
     """The :class:`~shakenkit.traceback.Aggregator` of every call in ``bag``, lazily (call
-    ``.compute()``): partial aggregates per partition, merged ``split_every`` at a time."""
-    parts = bag.map_partitions(_aggregate_partition, _config(config), now, lookup)
+    ``.compute()``): partial aggregates per partition, merged ``split_every`` at a time; with
+    ``evidence``, the calls joined with it (the result holds its detached description)."""
+    parts = bag.map_partitions(
+        _aggregate_partition, _config(config), now, lookup, _evidence(evidence)
+    )
     return parts.reduction(_merge, _merge, split_every=split_every)
 
 
 def aggregate_records(
-    bag: Any, *, lookup: LookupQuery | None = None, split_every: int | None = None
+    bag: Any,
+    *,
+    lookup: LookupQuery | None = None,
+    split_every: int | None = None,
+    evidence: Evidence | None = None,
 ) -> Any:
     """The :class:`~shakenkit.traceback.Aggregator` of a bag of already verified
     :class:`~shakenkit.traceback.VerdictRecord` (e.g. :func:`verify_bag`'s), lazily."""
-    return bag.map_partitions(_aggregate_verdicts, lookup).reduction(
+    return bag.map_partitions(_aggregate_verdicts, lookup, _evidence(evidence)).reduction(
         _merge, _merge, split_every=split_every
     )
 
 
 def _aggregate_verdicts(
-    records: Iterable[VerdictRecord], lookup: LookupQuery | None
+    records: Iterable[VerdictRecord], lookup: LookupQuery | None, evidence: Evidence | None = None
 ) -> list[Aggregator]:
-    return [Aggregator(lookup).update(records)]
+    return [Aggregator(lookup, evidence).update(records)]
 
 
 # -- data frames ------------------------------------------------------------------------------
@@ -276,9 +296,13 @@ def verify_dataframe(df: Any, config: VerifierConfig, *, now: float | None = Non
 
 
 def _aggregate_frame(
-    pdf: Any, config: VerifierConfig, now: float | None, lookup: LookupQuery | None
+    pdf: Any,
+    config: VerifierConfig,
+    now: float | None,
+    lookup: LookupQuery | None,
+    evidence: Evidence | None = None,
 ) -> Aggregator:
-    return _aggregate_partition(_frame_records(pdf), config, now, lookup)[0]
+    return _aggregate_partition(_frame_records(pdf), config, now, lookup, evidence)[0]
 
 
 def _merge_many(*parts: Aggregator) -> Aggregator:
@@ -292,13 +316,16 @@ def aggregate_dataframe(
     now: float | None = None,
     lookup: LookupQuery | None = None,
     split_every: int = 8,
+    evidence: Evidence | None = None,
 ) -> Any:
     """The :class:`~shakenkit.traceback.Aggregator` of every row of a dask DataFrame of calls,
     lazily (a ``Delayed``; call ``.compute()``)."""
     if split_every < 2:
         raise ValueError("split_every must be >= 2")
-    cfg = _config(config)
-    level = [_delayed(_aggregate_frame, pure=True)(p, cfg, now, lookup) for p in df.to_delayed()]
+    cfg, ev = _config(config), _evidence(evidence)
+    level = [
+        _delayed(_aggregate_frame, pure=True)(p, cfg, now, lookup, ev) for p in df.to_delayed()
+    ]
     if not level:
         return _delayed(Aggregator, pure=True)(lookup)
     while len(level) > 1:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..core.verdict import DivLink, Signer
-from .aggregates import Aggregator, LookupQuery
+from .aggregates import COMPLAINT_COLUMNS, Aggregator, LookupQuery
 from .records import VerdictRecord
 
 __all__ = [
@@ -41,12 +41,20 @@ def _csv_cell(v: Any) -> Any:
     return v
 
 
+# Nested objects that may be null: their columns are written (empty) all the same.
+_NULLABLE_OBJECTS = {"provider": ("name", "rmd_status")}
+
+
 def flatten(row: Mapping[str, Any]) -> dict[str, Any]:
     """A table row for CSV: nested objects become ``key_sub`` columns (``attest_A``), lists
-    are joined by spaces (``top_errors`` as ``438:12 437:3``)."""
+    are joined by spaces (``top_errors`` as ``438:12 437:3``). A null ``provider`` gives
+    empty ``provider_name`` and ``provider_rmd_status`` cells."""
     out: dict[str, Any] = {}
     for k, v in row.items():
-        if isinstance(v, Mapping):
+        if v is None and k in _NULLABLE_OBJECTS:
+            for sub in _NULLABLE_OBJECTS[k]:
+                out[f"{k}_{sub}"] = None
+        elif isinstance(v, Mapping):
             for sub, x in v.items():
                 out[f"{k}_{sub}"] = x
         elif isinstance(v, list):
@@ -70,7 +78,7 @@ def write_csv(
     """Rows flattened (:func:`flatten`) as CSV with a header line; formula-like text is
     neutralized. ``columns`` defaults to the first row's flattened keys."""
     flat = [flatten(r) for r in rows]
-    cols = columns if columns is not None else (list(flat[0]) if flat else [])
+    cols = columns if columns is not None else list(dict.fromkeys(c for r in flat for c in r))
     w = csv.writer(f, lineterminator="\n")
     w.writerow(cols)
     for r in flat:
@@ -78,9 +86,9 @@ def write_csv(
 
 
 def write_tables(agg: Aggregator, out_dir: str | os.PathLike[str]) -> list[Path]:
-    """Write ``signers``, ``origids``, ``gateways``, ``retargeters`` (and ``lookup`` when the
-    aggregator has one)
-    as ``NAME.jsonl`` and ``NAME.csv``, and ``summary.json`` (with the timeline), into
+    """Write ``signers``, ``origids``, ``gateways``, ``retargeters`` (``lookup`` when the
+    aggregator has one, ``complaints`` when it joins complaints) as ``NAME.jsonl`` and
+    ``NAME.csv``, and ``summary.json`` (with the timeline, and what evidence was joined), into
     ``out_dir``; returns the paths written."""
     d = Path(out_dir)
     d.mkdir(parents=True, exist_ok=True)
@@ -93,6 +101,9 @@ def write_tables(agg: Aggregator, out_dir: str | os.PathLike[str]) -> list[Path]
     }
     if agg.query is not None:
         tables["lookup"] = agg.lookup()
+    ev = agg.evidence
+    if ev is not None and ev.complaints is not None:
+        tables["complaints"] = agg.complaints()
     for name, rows in tables.items():
         p = d / f"{name}.jsonl"
         with open(p, "w", encoding="utf-8", newline="\n") as f:
@@ -104,7 +115,10 @@ def write_tables(agg: Aggregator, out_dir: str | os.PathLike[str]) -> list[Path]
         written.append(p)
     p = d / "summary.json"
     with open(p, "w", encoding="utf-8", newline="\n") as f:
-        json.dump({"summary": agg.summary(), "timeline": agg.timeline()}, f, indent=1)
+        summary: dict[str, Any] = {"summary": agg.summary(), "timeline": agg.timeline()}
+        if ev is not None:
+            summary["evidence"] = ev.describe()
+        json.dump(summary, f, indent=1)
         f.write("\n")
     written.append(p)
     return written
@@ -112,6 +126,8 @@ def write_tables(agg: Aggregator, out_dir: str | os.PathLike[str]) -> list[Path]
 
 def _empty_columns(name: str) -> list[str]:
     """The CSV header of an empty table (the columns a row would have)."""
+    if name == "complaints":
+        return list(COMPLAINT_COLUMNS)
     probe = Aggregator(LookupQuery("12155551212") if name == "lookup" else None)
     fake = VerdictRecord(
         "TN-Validation-Passed", "C", "unverified", False, None, "x", "12155551212",

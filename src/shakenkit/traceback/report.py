@@ -3,7 +3,9 @@ script and no external resource (a Content-Security-Policy says so to the browse
 offline and can be mailed or attached to a traceback request as one file.
 
 Charts: calls by signing carrier and attestation, verdict shares (``caller_id`` and
-attestation), failures over time. Tables: summary, signers, gateways, origids and the lookup.
+attestation), failures over time. Tables: summary, signers, gateways, origids, the evidence
+joined with the calls (complained-about numbers, signers by complained calls with their
+attestation and provider status, calls from unassigned exchanges) and the lookup.
 
 Every string that comes from a call or a certificate (organisation names, SPCs, origids,
 numbers, URLs, file names) is attacker-controlled and is HTML-escaped, control characters
@@ -67,7 +69,7 @@ th{background:#f5f5f5;position:sticky;top:0}td.n{text-align:right;font-variant-n
 tabular-nums}tr:nth-child(even) td{background:#fcfcfc}.bad{color:#c62828;font-weight:600}
 .note{color:#757575;font-size:12px}code{font-size:12px;word-break:break-all}
 dl.summary{display:grid;grid-template-columns:max-content auto;gap:2px 16px;margin:0}
-dl.summary dt{color:#616161}dl.summary dd{margin:0}
+dl.summary dt{color:#616161}dl.summary dd{margin:0}h3{font-size:15px;margin:18px 0 6px}
 """
 
 
@@ -330,6 +332,117 @@ def _spoofed_cell(n: int, total: int) -> _Html:
     return _Html(f'<span class="bad">{_e(text)}</span>' if n else _e(text))
 
 
+def _evidence_section(
+    agg: Aggregator,
+    signers: Sequence[Mapping[str, Any]],
+    summary: Mapping[str, Any],
+    max_rows: int,
+) -> str:
+    """Complaints, provider records and NANP exchanges joined with the calls (empty without
+    evidence): the top complained-about numbers, and the signers by complained calls with
+    their attestation mix and provider status."""
+    ev = agg.evidence
+    if ev is None:
+        return ""
+    out = ['<h2 id="evidence">Evidence: complaints, providers, exchanges</h2><dl class="summary">']
+    facts: list[tuple[str, str]] = []
+    n_complained = int(summary["complained_calls"])
+    if ev.complaints is not None:
+        files = ev.complaints.files
+        facts += [
+            ("complaint files", ", ".join(f"{f.path} ({f.format}, {f.used} rows)" for f in files)),
+            ("complaint window", f"{ev.window} days either side of a call's day"),
+            (
+                "calls from complained-about numbers",
+                f"{n_complained} ({_pct(n_complained, summary['calls'])})",
+            ),
+            ("complained-about numbers seen", str(summary["complained_numbers"])),
+        ]
+    if ev.providers is not None:
+        facts.append(("providers in the provider table", str(len(ev.providers))))
+    if ev.exchanges is not None:
+        facts.append(
+            ("calls from unassigned NPA-NXX exchanges", str(summary["unassigned_exchange_calls"]))
+        )
+    out += [f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in facts]
+    out.append("</dl>")
+    if ev.complaints is not None:
+        rows = agg.complaints()
+        out.append('<h3 id="complaints">Top complained-about numbers</h3>')
+        out.append(
+            '<p class="note">Calling numbers with consumer complaints (FTC, FCC; unverified) '
+            "within the window of their calls: complaints, matched calls, the SPCs that signed "
+            "them and those that signed them C (gateway).</p>"
+        )
+        shown, note = _capped(rows, max_rows, "numbers", "complaints.jsonl")
+        out.append(
+            _table(
+                ("number", "complaints", "calls", "signers", "gateways", "first", "last"),
+                (
+                    (
+                        r["number"],
+                        r["complaints"],
+                        r["calls"],
+                        " ".join(r["signers"]),
+                        " ".join(r["gateways"]),
+                        _time(r["first_seen"]),
+                        _time(r["last_seen"]),
+                    )
+                    for r in shown
+                ),
+                numeric=(1, 2),
+            )
+        )
+        out.append(note)
+    ranked = sorted(
+        (r for r in signers if r["complained_calls"] or r["unassigned_exchange_calls"]),
+        key=lambda r: (-r["complained_calls"], -r["unassigned_exchange_calls"], r["spc"] or ""),
+    )
+    if ev.complaints is not None or ev.exchanges is not None:
+        out.append('<h3 id="complained-signers">Signers by complained calls</h3>')
+        out.append(
+            '<p class="note">The attestation of the calls that matched complaints, and what the '
+            "provider table says of the signer (its Robocall Mitigation Database status).</p>"
+        )
+        shown, note = _capped(ranked, max_rows, "signers", "signers.jsonl")
+        out.append(
+            _table(
+                (
+                    "SPC",
+                    "organisation",
+                    "calls",
+                    "complained calls",
+                    "A",
+                    "B",
+                    "C",
+                    "unassigned exchanges",
+                    "provider",
+                    "RMD status",
+                ),
+                (
+                    (
+                        r["spc"],
+                        r["organization"],
+                        r["calls"],
+                        f"{r['complained_calls']} ({_pct(r['complained_calls'], r['calls'])})",
+                        r["complained_attest"]["A"],
+                        r["complained_attest"]["B"],
+                        r["complained_attest"]["C"],
+                        r["unassigned_exchange_calls"],
+                        "not in the provider table"
+                        if r["provider"] is None
+                        else r["provider"]["name"],
+                        "" if r["provider"] is None else r["provider"]["rmd_status"],
+                    )
+                    for r in shown
+                ),
+                numeric=(2, 3, 4, 5, 6, 7),
+            )
+        )
+        out.append(note)
+    return "".join(out)
+
+
 def render_report(
     agg: Aggregator,
     *,
@@ -522,6 +635,8 @@ def render_report(
         )
     )
     out.append(note)
+
+    out.append(_evidence_section(agg, signers, summary, max_rows))
 
     q = agg.query
     if q is not None:

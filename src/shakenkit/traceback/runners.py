@@ -24,6 +24,7 @@ from ..core.verifier import Verifier
 from ..sip.capture import CallRecord, CaptureError, read_records, sniff_format
 from .aggregates import Aggregator, LookupQuery
 from .config import VerifierConfig, verifier_for
+from .evidence import Evidence
 from .outputs import _csv_cell
 from .records import VERDICT_COLUMNS, VerdictRecord, _chunks, _Item, _prepare, _Skip, _verify_item
 
@@ -46,12 +47,18 @@ _POOL_AGG: Aggregator | None = None
 
 _POOL_BARRIER: Any = None
 
+# In a worker process of analyze(): the evidence its aggregate joins the calls with, received
+# once (inherited on fork, pickled once on spawn), never with each chunk.
+_POOL_EVIDENCE: Evidence | None = None
+
 FLUSH_TIMEOUT = 300.0
 
 
-def _init_worker(config: VerifierConfig, barrier: Any = None) -> None:
-    global _POOL_AGG, _POOL_BARRIER
-    _POOL_AGG, _POOL_BARRIER = None, barrier
+def _init_worker(
+    config: VerifierConfig, barrier: Any = None, evidence: Evidence | None = None
+) -> None:
+    global _POOL_AGG, _POOL_BARRIER, _POOL_EVIDENCE
+    _POOL_AGG, _POOL_BARRIER, _POOL_EVIDENCE = None, barrier, evidence
     verifier_for(config)  # build it before the first chunk arrives
 
 
@@ -295,7 +302,7 @@ def _analyze_chunk(
 ) -> _ChunkResult:
     global _POOL_AGG
     if _POOL_AGG is None:
-        _POOL_AGG = Aggregator(lookup)
+        _POOL_AGG = Aggregator(lookup, _POOL_EVIDENCE)
     return _analyze_task(verifier_for(config), task, now, want_jsonl, want_csv, _POOL_AGG)
 
 
@@ -307,7 +314,7 @@ def _flush_worker(lookup: LookupQuery | None) -> Aggregator:
         _POOL_BARRIER.wait(FLUSH_TIMEOUT)
     except threading.BrokenBarrierError:
         raise RuntimeError("a worker process did not hand over its aggregate") from None
-    out, _POOL_AGG = _POOL_AGG or Aggregator(lookup), None
+    out, _POOL_AGG = _POOL_AGG or Aggregator(lookup, _POOL_EVIDENCE), None
     return out
 
 
@@ -328,7 +335,10 @@ def _analyze_pool(
     limit = window if window is not None else 4 * workers
     pending: deque[Future[_ChunkResult]] = deque()
     pool = ProcessPoolExecutor(
-        max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(config, barrier)
+        max_workers=workers,
+        mp_context=ctx,
+        initializer=_init_worker,
+        initargs=(config, barrier, total.evidence),
     )
     now, want_jsonl, want_csv = args
     try:
@@ -401,6 +411,7 @@ def analyze(
     window: int | None = None,
     on_skip: Callable[[str, str], None] | None = None,
     mp_context: BaseContext | None = None,
+    evidence: Evidence | None = None,
 ) -> Aggregator:
     """Verify and aggregate in one pass: the :class:`Aggregator` of all records.
 
@@ -409,12 +420,13 @@ def analyze(
     in input order (``verdicts_csv`` gets its header here) and, at the end, merges the workers'
     aggregates (:meth:`Aggregator.merge`: exactly the one-process result). So the work that
     scales with the calls runs on the workers. Arguments as for :func:`verify_many`; skipped
-    records are counted in ``summary()["skipped_records"]``.
+    records are counted in ``summary()["skipped_records"]``. With ``evidence``, the calls are
+    joined with it (:class:`Aggregator`); each worker receives it once, at its start.
     """
     n = _workers(workers)
     if chunk_size < 1:
         raise ValueError("chunk_size must be >= 1")
-    total = Aggregator(lookup)
+    total = Aggregator(lookup, evidence)
 
     def skipped(where: str, why: str) -> None:
         total.skipped += 1
@@ -518,6 +530,7 @@ def analyze_files(
     on_skip: Callable[[str, str], None] | None = None,
     mp_context: BaseContext | None = None,
     progress: Callable[[int, int, int], None] | None = None,
+    evidence: Evidence | None = None,
 ) -> Aggregator:
     """:func:`analyze` over the calls in files (what :func:`~shakenkit.sip.read_records`
     reads: pcap, pcapng, SIP text, JSON Lines, gzip-compressed too; ``-`` is stdin), with the
@@ -530,7 +543,7 @@ def analyze_files(
     n = _workers(workers)
     if chunk_size < 1 or slice_bytes < 1:
         raise ValueError("chunk_size and slice_bytes must be >= 1")
-    total = Aggregator(lookup)
+    total = Aggregator(lookup, evidence)
 
     def skipped(where: str, why: str) -> None:
         total.skipped += 1
