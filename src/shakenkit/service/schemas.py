@@ -108,6 +108,24 @@ def internal_error() -> ApiError:
     return ApiError(500, "POL5000", "Internal Server Error. Please try again later")
 
 
+# Limits of the service (docs/serve.md, "Limits"): ids in the catalogue's pattern
+# (service exceptions for what the client sent, policy exceptions for the service's state).
+def request_timeout(why: str) -> ApiError:
+    return ApiError(408, "SVC4080", "Request timeout: %1", (why,))
+
+
+def head_too_large(why: str) -> ApiError:
+    return ApiError(431, "SVC4310", "Request header fields too large: %1", (why,))
+
+
+def bad_request(why: str) -> ApiError:
+    return ApiError(400, "SVC4002", "Invalid HTTP request: %1", (why[:120],))
+
+
+def service_unavailable(why: str) -> ApiError:
+    return ApiError(503, "POL5030", "Service temporarily unavailable: %1", (why,))
+
+
 @dataclass(frozen=True)
 class VerificationCall:
     """What one verification request asks: the Identity header value(s), the calling and called
