@@ -20,6 +20,11 @@ maximum rate; 2 workers >= 1.8x one worker on two free cores. The load generator
 machine with the server: on 2 cores, 2 workers and wrk compete for them. No assertions: this
 script reports, it does not judge. Ranges are min-max over the rounds.
 
+On a shared machine the rates swing with the neighbours' load, so each server's CPU time is
+read from /proc as well: "CPU ratio" is the library's CPU time per call over the server's CPU
+time per request (all its processes), what the rate ratio would be with a free core each for
+the server and the load generator.
+
     python benchmarks/bench_serve.py [--seconds 3] [--rounds 3] [--servers shakenkit,uvicorn-asgi]
         [--workers 1,2] [--reference-src /path/to/old/src] [--json]
 """
@@ -53,23 +58,40 @@ IAT = 1_767_225_600
 SERVERS = ("shakenkit", "uvicorn-asgi", "granian-asgi", "reference")
 
 
-def library_rate(verifier: Verifier, header: str, seconds: float) -> float:
-    """In-process averify calls per second on one event loop."""
+def library_rate(verifier: Verifier, header: str, seconds: float) -> tuple[float, float]:
+    """In-process averify on one event loop: calls per second, and CPU microseconds per call."""
 
-    async def run() -> float:
+    async def run() -> tuple[float, float]:
         for _ in range(500):
             await verifier.averify(header, orig=ORIG, dest=DEST, now=IAT)
         n = 0
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         deadline = start + seconds
         while time.perf_counter() < deadline:
             for _ in range(200):
                 v = await verifier.averify(header, orig=ORIG, dest=DEST, now=IAT)
             n += 200
         assert v.passed
-        return n / (time.perf_counter() - start)
+        rate = n / (time.perf_counter() - start)
+        return rate, (time.process_time() - cpu) / n * 1e6
 
     return asyncio.run(run())
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by ``pid`` and its live descendants (Linux)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
 
 
 def free_port() -> int:
@@ -226,6 +248,8 @@ def wrk(url: str, body: Path, *, seconds: float, clients: int) -> dict[str, Any]
             result["p50_ms"] = _ms(words[1])
         elif words[:1] == ["99%"]:
             result["p99_ms"] = _ms(words[1])
+        elif len(words) > 2 and words[1:3] == ["requests", "in"]:
+            result["requests"] = int(words[0])
         elif line.strip().startswith("Non-2xx"):
             result["non_200"] = int(words[-1])
     if "rate" not in result:
@@ -249,13 +273,17 @@ def measure_server(
         assert check == {"verificationResponse": {"verstat": "TN-Validation-Passed"}}, check
         for _ in range(200):  # warm the connection path and the caches
             httpx.post(url, content=body.read_bytes(), timeout=10)
+        cpu = process_cpu(server.proc.pid)
         top = peak(url, body, seconds)
+        cpu = process_cpu(server.proc.pid) - cpu
         out = {
             "max_rate_per_s": round(top["rate"]),
             "max_p50_ms": round(top["p50_ms"], 2),
             "max_p99_ms": round(top["p99_ms"], 2),
             "non_200": top["non_200"],
         }
+        if top.get("requests") and cpu > 0:
+            out["cpu_us_per_request"] = round(cpu / top["requests"] * 1e6, 1)
         if half and shutil.which("h2load"):
             h = h2load(url, body, seconds=seconds, clients=8, rps=top["rate"] / 2)
             out["half_rate_per_s"] = round(h["rate"])
@@ -319,21 +347,25 @@ def main() -> int:
         request = {"from": {"tn": ORIG}, "to": {"tn": [DEST]}, "time": IAT, "identity": header}
         body.write_text(json.dumps({"verificationRequest": request}))
         for n in range(args.rounds):
-            r: dict[str, Any] = {
-                "library_before": round(library_rate(verifier, header, args.seconds))
-            }
+            before, cpu_before = library_rate(verifier, header, args.seconds)
+            r: dict[str, Any] = {"library_before": round(before)}
             for kind in servers:
                 for w in workers if kind == "shakenkit" else [1]:
                     half = kind == "shakenkit"
                     r[f"{kind}/{w}"] = measure_server(
                         kind, w, work, body, args.seconds, args.reference_src, half
                     )
-            r["library_after"] = round(library_rate(verifier, header, args.seconds))
-            lib = (r["library_before"] + r["library_after"]) / 2
+            after, cpu_after = library_rate(verifier, header, args.seconds)
+            r["library_after"] = round(after)
+            lib = (before + after) / 2
+            lib_cpu = (cpu_before + cpu_after) / 2
             r["library"] = round(lib)
+            r["library_cpu_us_per_call"] = round(lib_cpu, 1)
             for value in r.values():
                 if isinstance(value, dict):
                     value["ratio_to_library"] = round(value["max_rate_per_s"] / lib, 3)
+                    if "cpu_us_per_request" in value:
+                        value["cpu_ratio"] = round(lib_cpu / value["cpu_us_per_request"], 3)
             one, two = r.get("shakenkit/1"), r.get("shakenkit/2")
             if one and two:
                 r["two_workers_over_one"] = round(two["max_rate_per_s"] / one["max_rate_per_s"], 3)
@@ -345,7 +377,9 @@ def main() -> int:
         print(json.dumps(result))
         return 0
     print(f"cpus: {os.cpu_count()}, {args.rounds} rounds of {args.seconds:g} s (ranges: min-max)")
-    print(f"library: in-process averify   {_range([r['library'] for r in rounds])} /s (reference)")
+    lib_rates = _range([r["library"] for r in rounds])
+    lib_cpu = _range([r["library_cpu_us_per_call"] for r in rounds], "{:.1f}")
+    print(f"library: in-process averify   {lib_rates} /s, {lib_cpu} us CPU a call (reference)")
     keys = [k for k in rounds[0] if isinstance(rounds[0][k], dict)]
     for key in keys:
         rs = [r[key] for r in rounds]
@@ -355,6 +389,11 @@ def main() -> int:
             f"{_range([x['max_p50_ms'] for x in rs], '{:.2f}')}/"
             f"{_range([x['max_p99_ms'] for x in rs], '{:.2f}')} ms"
         )
+        if all("cpu_ratio" in x for x in rs):
+            line += (
+                f"; CPU {_range([x['cpu_us_per_request'] for x in rs], '{:.1f}')} us a request,"
+                f" CPU ratio {_range([x['cpu_ratio'] for x in rs], '{:.2f}')}"
+            )
         if "half_rate_per_s" in rs[0]:
             line += (
                 f"; at half rate p50/p99 {_range([x['half_p50_ms'] for x in rs], '{:.2f}')}/"

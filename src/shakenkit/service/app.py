@@ -218,8 +218,10 @@ class _Deadlines:
         return False
 
     async def _sweep(self) -> None:
-        while self._due:
+        quiet = 0  # stop after a second without anything to watch (most verifications
+        while quiet < 20:  # finish without waiting, between two ticks)
             await asyncio.sleep(self.TICK)
+            quiet = 0 if self._due else quiet + 1
             now = time.monotonic()
             late = []
             for task, due in self._due.items():

@@ -50,6 +50,7 @@ __all__ = ["MAX_HEAD", "MAX_HEADERS", "TICK", "HttpProtocol"]
 MAX_HEAD = 16_384  # bytes of request line and header fields (h11's default limit)
 MAX_HEADERS = 100
 TICK = 0.1  # seconds between two looks at the deadlines
+_QUIET_TICKS = 50  # a sweeper with nothing to watch for this many ticks stops
 
 _STATUS_LINES = {
     s.value: f"HTTP/1.1 {s.value} {s.phrase}\r\n".encode("latin-1") for s in HTTPStatus
@@ -100,8 +101,12 @@ class _Sweeper:
             self._task = self.loop.create_task(self._run())
 
     async def _run(self) -> None:
-        while self.reading or self.idle:
+        # Runs while there is anything to watch, and a while after (connections go in and out
+        # of the tables on every request: a task per request would cost more than it saves).
+        quiet = 0
+        while quiet < _QUIET_TICKS:
             await asyncio.sleep(TICK)
+            quiet = 0 if self.reading or self.idle else quiet + 1
             now = self.loop.time()
             for proto in _due(self.reading, now):
                 proto.read_timed_out()
@@ -295,19 +300,25 @@ class HttpProtocol(asyncio.Protocol):
     def on_message_complete(self) -> None:
         self._in_message = False
         self.sweeper.reading.pop(self, None)
-        try:
-            url = httptools.parse_url(self._url)
-        except httptools.HttpParserInvalidURLError:
-            self._fail(error_reply(schemas.bad_request("invalid request target"), close=True))
-            raise _Stop from None
-        path = url.path.decode("latin-1") if url.path else "/"
-        if "%" in path:
-            path = unquote(path, encoding="latin-1")
+        raw = self._url
+        query = b""
+        if raw[:1] == b"/" and b"?" not in raw and b"%" not in raw and b"#" not in raw:
+            path = raw.decode("latin-1")  # origin-form, nothing to split or decode
+        else:
+            try:
+                url = httptools.parse_url(raw)
+            except httptools.HttpParserInvalidURLError:
+                self._fail(error_reply(schemas.bad_request("invalid request target"), close=True))
+                raise _Stop from None
+            path = url.path.decode("latin-1") if url.path else "/"
+            if "%" in path:
+                path = unquote(path, encoding="latin-1")
+            query = url.query or b""
         body = self._body
         req = Request(
             self._method,
             path,
-            url.query or b"",
+            query,
             self._headers,
             body[0] if len(body) == 1 else b"".join(body),
             self.client,
