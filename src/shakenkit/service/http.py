@@ -212,11 +212,6 @@ class HttpProtocol(asyncio.Protocol):
         if self.stopped:
             return
         if self._in_head:
-            # llhttp hands a header field over only once it is complete: one that never ends
-            # is refused here, having buffered at most MAX_HEAD and one read.
-            if self._head_fed > MAX_HEAD:
-                self._fail(self._head_too_large("request head"))
-                return
             self._head_fed += len(data)
         try:
             self.parser.feed_data(data)
@@ -233,6 +228,11 @@ class HttpProtocol(asyncio.Protocol):
             raise  # pragma: no cover - a bug in a callback here
         except httptools.HttpParserError as e:
             self._fail(error_reply(schemas.bad_request(str(e) or type(e).__name__), close=True))
+            return
+        if self._in_head and self._head_fed > MAX_HEAD and not self.stopped:
+            # llhttp hands a header field over only once it ends: a head still incomplete
+            # after MAX_HEAD bytes (one endless field) is refused here, not buffered further.
+            self._fail(self._head_too_large("request head"))
             return
         if self.busy and not self.paused and self.transport is not None:
             self.paused = True
