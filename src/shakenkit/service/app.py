@@ -19,8 +19,9 @@ No web framework: the service has five fixed routes. Routes:
 * ``POST /admin/reload`` — re-read trust anchors, ``--cert`` chains and CRLs; loopback
   clients only. ``SIGHUP`` does the same.
 
-Limits (docs/serve.md, "Limits"): a request's head and its body must each arrive within
-``read_timeout`` (else 408 and the connection is closed), bodies are capped at ``max_body``
+Limits (docs/serve.md, "Limits"): a request must arrive within ``read_timeout`` (the
+protocol: head and body, from its first byte; through ASGI: the body, from the call), else 408
+and the connection is closed; bodies are capped at ``max_body``
 (413), at most ``max_concurrency`` requests are in progress at once (more: 503 with
 ``Retry-After``), and a verification that has not finished ``verify_deadline`` seconds after
 it started is answered with a 436 verdict saying so.
@@ -80,7 +81,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 DEFAULT_MAX_BODY = 131_072  # a SIP message may be 64 KiB (shakenkit.sip), JSON-escaped
-DEFAULT_READ_TIMEOUT = 5.0  # seconds for a request's head, and again for its body
+DEFAULT_READ_TIMEOUT = 5.0  # seconds for a whole request to arrive
 DEFAULT_MAX_CONCURRENCY = 256  # requests in progress at once (x max_body: bounded memory)
 DEFAULT_VERIFY_DEADLINE = 6.0  # one fetch's default total timeout (5 s) + 1 s
 SUPERVISOR_ENV = "SHAKENKIT_SERVE_SUPERVISOR"  # the multi-worker parent's pid (runner)
@@ -245,8 +246,8 @@ class ServiceApp:
     certificate and CRL files); it is called once now and again on every reload, and is
     expected to reuse the certificate repository client (and so its cache) across calls.
     ``default_now`` is the verification time for requests without ``time`` (labs; default the
-    current time). Limits: ``max_body`` (bytes), ``read_timeout`` (seconds for a request's
-    head, and again for its body), ``max_concurrency`` (requests in progress),
+    current time). Limits: ``max_body`` (bytes), ``read_timeout`` (seconds for a request to
+    arrive), ``max_concurrency`` (requests in progress),
     ``verify_deadline`` (seconds for one verification); each must be positive (ValueError).
     """
 
