@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from typing import Any, TextIO
 
 from .options import (
@@ -31,7 +32,14 @@ from .options import (
     verification_inputs,
 )
 
-__all__ = ["APP_FACTORY", "add_parser", "app_from_environment", "build_app", "run"]
+__all__ = [
+    "APP_FACTORY",
+    "add_parser",
+    "app_from_environment",
+    "build_app",
+    "run",
+    "service_limits",
+]
 
 # The uvicorn factory each worker process calls with --workers N.
 APP_FACTORY = "shakenkit.cli.serve:app_from_environment"
@@ -57,6 +65,7 @@ with --stipa-api); /healthz reports a list past its exp (docs/trust.md).
 """
 
 NOW_HELP = "verification time for requests without 'time' (default: the current time; labs)"
+_ANCHOR_SUFFIXES = (".pem", ".crt", ".cer", ".der")  # as --trust DIR reads (cli.options)
 # Options that are not configuration of the workers (argparse bookkeeping).
 _NOT_CONFIG = frozenset({"parser", "command"})
 
@@ -87,6 +96,29 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         default=None,
         metavar="BYTES",
         help="largest request body accepted (default 131072; larger: 413)",
+    )
+    g.add_argument(
+        "--read-timeout",
+        type=finite_float,
+        default=None,
+        metavar="SECONDS",
+        help="a request (head and body) must arrive within this time of its first byte, "
+        "else 408 and the connection is closed (default 5)",
+    )
+    g.add_argument(
+        "--max-concurrency",
+        type=int,
+        default=None,
+        metavar="N",
+        help="requests in progress at once per worker; more are answered 503 (default 256)",
+    )
+    g.add_argument(
+        "--verify-deadline",
+        type=finite_float,
+        default=None,
+        metavar="SECONDS",
+        help="answer a verification within this time, with a 436 verdict if it has not "
+        "finished (default: --timeout + 1)",
     )
     g.add_argument(
         "--log-level",
@@ -215,24 +247,84 @@ class VerifierLoader:
                 policy=policy,
             )
         except ShakenError as e:
-            raise UsageError(e.detail) from e
+            raise UsageError(self._culprit() or e.detail) from e
         except (ValueError, OSError) as e:
-            raise UsageError(str(e)) from e
+            raise UsageError(self._culprit() or str(e)) from e
+
+    def _culprit(self) -> str | None:
+        """Which file made loading fail, and why (the verifier reports a bad CRL or anchor
+        without its file name; a reload error must say which file to fix)."""
+        from pathlib import Path
+
+        from ..certs.crl import load_crls
+        from ..certs.trust import TrustStore
+
+        checks: list[tuple[str, str, Callable[[bytes], object]]] = [
+            ("--crl", path, load_crls) for path in self.args.crl
+        ]
+        for spec in self.args.trust:
+            p = Path(spec)
+            files = (
+                sorted(
+                    str(f)
+                    for f in p.iterdir()
+                    if f.is_file() and f.suffix.lower() in _ANCHOR_SUFFIXES
+                )
+                if p.is_dir()
+                else [spec]
+            )
+            checks += [("--trust", f, lambda data: TrustStore([data])) for f in files]
+        for option, path, parse in checks:
+            try:
+                parse(Path(path).read_bytes())
+            except Exception as e:
+                detail = getattr(e, "detail", None) or str(e) or type(e).__name__
+                return f"{option} {path}: {detail}"
+        return None
+
+
+def service_limits(args: argparse.Namespace) -> dict[str, Any]:
+    """The service's limits from the options (ServiceApp keyword arguments); UsageError when
+    one is out of range."""
+    from ..service.app import DEFAULT_MAX_BODY, DEFAULT_MAX_CONCURRENCY, DEFAULT_READ_TIMEOUT
+
+    max_body = args.max_body if args.max_body is not None else DEFAULT_MAX_BODY
+    if max_body < 1024:
+        raise UsageError("--max-body must be at least 1024")
+    read_timeout = args.read_timeout if args.read_timeout is not None else DEFAULT_READ_TIMEOUT
+    if not read_timeout > 0:
+        raise UsageError("--read-timeout must be positive")
+    max_concurrency = args.max_concurrency
+    if max_concurrency is None:
+        max_concurrency = DEFAULT_MAX_CONCURRENCY
+    if max_concurrency < 1:
+        raise UsageError("--max-concurrency must be at least 1")
+    # The whole verification within one fetch's time and a second for the rest: the core's
+    # per-fetch timeout alone lets a call with many x5u take many times --timeout.
+    deadline = args.verify_deadline
+    if deadline is None:
+        deadline = args.timeout + 1.0
+    if not deadline > 0:
+        raise UsageError("--verify-deadline must be positive")
+    return {
+        "max_body": max_body,
+        "read_timeout": read_timeout,
+        "max_concurrency": max_concurrency,
+        "verify_deadline": deadline,
+    }
 
 
 def build_app(args: argparse.Namespace) -> Any:
     """The :class:`~shakenkit.service.app.ServiceApp` the options describe (raises on bad
     options or unreadable files)."""
-    from ..service.app import DEFAULT_MAX_BODY, ServiceApp, SigningKey
+    from ..service.app import ServiceApp, SigningKey
 
     if (args.key is None) != (args.x5u is None):
         raise UsageError("--key and --x5u go together (signing needs both)")
     signing = None
     if args.key is not None:
         signing = SigningKey(load_signing_key(args.key), check_x5u(args.x5u))
-    max_body = args.max_body if args.max_body is not None else DEFAULT_MAX_BODY
-    if max_body < 1024:
-        raise UsageError("--max-body must be at least 1024")
+    limits = service_limits(args)
     _trust_options(args)
     refresh = None
     if getattr(args, "trust_dir", None) is not None:
@@ -243,9 +335,9 @@ def build_app(args: argparse.Namespace) -> Any:
     return ServiceApp(
         VerifierLoader(args),
         signing=signing,
-        max_body=max_body,
         default_now=args.now,
         trust_refresh=refresh,
+        **limits,
     )
 
 
@@ -262,9 +354,10 @@ def app_from_environment() -> Any:
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
     """Run ``shakenkit serve`` until SIGINT/SIGTERM: 0 after a clean stop, 1 when the server
-    could not start; usage errors raise UsageError (exit status 2)."""
+    could not start (one ``shakenkit: error:`` line on stderr, e.g. the port is in use); usage
+    errors raise UsageError (exit status 2)."""
     try:
-        from ..service.runner import run_server
+        from ..service.runner import listen, run_server
     except ImportError as e:
         raise UsageError(
             f"shakenkit serve needs the 'serve' extra ({e.name} is missing): "
@@ -279,6 +372,13 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     if args.stipa_api is not None and _first_pull(args) != 0:
         return 1
     app = build_app(args)  # bad options and unreadable files are usage errors, found here
+    try:
+        sock = listen(args.host, args.port)
+    except OSError as e:
+        app.verifier.close()
+        reason = (e.strerror or str(e)).lower()
+        sys.stderr.write(f"shakenkit: error: cannot listen on {args.host}:{args.port}: {reason}\n")
+        return 1
     if args.workers > 1:
         app.verifier.close()
         app = None
@@ -291,4 +391,5 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         config_json=json.dumps(options),
         log_level=args.log_level,
         access_log=args.access_log,
+        sock=sock,
     )

@@ -108,6 +108,24 @@ def internal_error() -> ApiError:
     return ApiError(500, "POL5000", "Internal Server Error. Please try again later")
 
 
+# Limits of the service (docs/serve.md, "Limits"): ids in the catalogue's pattern
+# (service exceptions for what the client sent, policy exceptions for the service's state).
+def request_timeout(why: str) -> ApiError:
+    return ApiError(408, "SVC4080", "Request timeout: %1", (why,))
+
+
+def head_too_large(why: str) -> ApiError:
+    return ApiError(431, "SVC4310", "Request header fields too large: %1", (why,))
+
+
+def bad_request(why: str) -> ApiError:
+    return ApiError(400, "SVC4002", "Invalid HTTP request: %1", (why[:120],))
+
+
+def service_unavailable(why: str) -> ApiError:
+    return ApiError(503, "POL5030", "Service temporarily unavailable: %1", (why,))
+
+
 @dataclass(frozen=True)
 class VerificationCall:
     """What one verification request asks: the Identity header value(s), the calling and called
@@ -143,6 +161,8 @@ def _unwrap(body: object, name: str) -> dict[str, Any]:
 
 
 def _tn_text(value: object, name: str) -> str:
+    if type(value) is str and 0 < len(value) <= MAX_TN_CHARS and not value[0].isspace():
+        return value.strip()  # the common case, quickly (a TN that starts with a number)
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise invalid_parameter(name, "a telephone number must be a string")
     text = str(value).strip()
@@ -174,6 +194,8 @@ def time_value(value: object) -> float | None:
     """A request's ``time`` (Unix seconds, a number or numeric string; None when absent)."""
     if value is None:
         return None
+    if type(value) is int and 0 <= value < 100_000_000_000:  # the common case, quickly
+        return float(value)
     if isinstance(value, bool):
         raise invalid_parameter("time", "must be a NumericDate (Unix seconds)")
     if isinstance(value, str):
