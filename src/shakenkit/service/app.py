@@ -656,12 +656,15 @@ def _query(raw: bytes) -> dict[str, str]:
 def _effective_client(req: Request) -> str:
     """The client a loopback proxy relays for: the rightmost non-loopback address of
     ``X-Forwarded-For`` when the peer is loopback (as uvicorn's proxy-headers rule trusts
-    127.0.0.1), else the peer itself."""
+    127.0.0.1), else the peer itself. Every ``X-Forwarded-For`` field counts, in order (one
+    comma-separated list, RFC 9110 section 5.3): a proxy that appends its own field after the
+    client's (HAProxy ``option forwardfor``) must not be hidden by a first field saying
+    127.0.0.1."""
     client = req.client or ""
     if not _is_loopback(client):
         return client
-    forwarded = _header(req.headers, b"x-forwarded-for")
-    for hop in reversed(forwarded.decode("latin-1").split(",")):
+    forwarded = ",".join(v.decode("latin-1") for n, v in req.headers if n == b"x-forwarded-for")
+    for hop in reversed(forwarded.split(",")):
         hop = hop.strip()
         if hop and not _is_loopback(hop):
             return hop
