@@ -10,7 +10,9 @@ server to cut an attacker off.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import re
 import socket
 import time
 from collections.abc import Iterator
@@ -157,6 +159,50 @@ def test_guard_client_that_stops_reading_then_goes_quiet_is_disconnected(root: P
             assert cut_off, "a quiet client with unsent answers was held open"
         finally:
             s.close()
+
+
+def test_deep_pipelining_is_not_queued_without_bound(root: Path) -> None:
+    """Attack: 40 connections each pipeline 60,000 ``GET /`` requests (18 bytes each) in one
+    send and never read. Every request of a read (uvloop reads 256 KiB at a time) was parsed
+    and queued behind the one in progress: ~14,000 queued requests, ~1.9 MB a connection
+    (74 MB for 40, 2 GB for 1,000 connections) until the read deadline. Now at most
+    MAX_PIPELINED requests wait behind the one in progress; the rest of the connection is not
+    read: the queued ones are answered, then the connection is closed."""
+    with ServeProcess(["--offline", "--trust", str(root), "--read-timeout", "5"]) as server:
+        flood = b"GET / HTTP/1.1\r\n\r\n" * 60_000
+        base = _rss(server)
+        socks = []
+        try:
+            for _ in range(40):
+                s = socket.socket()
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                s.connect(("127.0.0.1", server.port))
+                s.setblocking(False)
+                socks.append(s)
+                with contextlib.suppress(BlockingIOError):
+                    s.send(flood)
+            time.sleep(1.5)  # let the server read and parse what was sent
+            growth = _rss(server) - base
+        finally:
+            for s in socks:
+                s.close()
+        assert growth < 24 * MB, f"40 pipelining connections cost {growth / MB:.0f} MB"
+
+
+def test_guard_pipelined_requests_beyond_the_queue_are_answered_in_order_then_closed(
+    server: ServeProcess,
+) -> None:
+    """Guard: a client that pipelines more than the queue holds gets every answer it is given
+    in order (the request in progress and the queued ones), then the connection is closed;
+    nothing is answered out of order or twice."""
+    from shakenkit.service.http import MAX_PIPELINED
+
+    requests = b"".join(b"GET /nowhere-%d HTTP/1.1\r\n\r\n" % i for i in range(500))
+    raw = _exchange(server, requests)
+    answers = raw.count(b"HTTP/1.1 404 ")
+    assert MAX_PIPELINED < answers < 500
+    order = [int(n) for n in re.findall(rb"/nowhere-(\d+)", raw)]
+    assert order == list(range(answers))
 
 
 # -- the read side ---------------------------------------------------------------------------

@@ -26,7 +26,10 @@ Limits, each answered with the ATIS-1000082 JSON exception and the connection cl
 * a request llhttp cannot parse is **400** (SVC4002).
 
 Requests on one connection are answered in order, one at a time; while one is in progress
-the connection is not read (pipelined requests wait in the socket buffer). Deadlines are
+the connection is not read (pipelined requests wait in the socket buffer; those already read
+are queued, at most :data:`MAX_PIPELINED`: beyond, the queued ones are answered and the
+connection is closed). A client that does not take its answers (the transport's buffer above
+its high-water mark) is read no further and is aborted after ``read_timeout`` seconds. Deadlines are
 checked by one sweeper task per server, every :data:`TICK` seconds, instead of a timer per
 request (``loop.call_later`` and ``cancel`` cost ~4 us a request here).
 """
@@ -45,10 +48,11 @@ import httptools
 from . import schemas
 from .app import Reply, Request, ServiceApp, error_reply
 
-__all__ = ["MAX_HEAD", "MAX_HEADERS", "TICK", "HttpProtocol"]
+__all__ = ["MAX_HEAD", "MAX_HEADERS", "MAX_PIPELINED", "TICK", "HttpProtocol"]
 
 MAX_HEAD = 16_384  # bytes of request line and header fields (h11's default limit)
 MAX_HEADERS = 100
+MAX_PIPELINED = 64  # complete requests waiting behind the one in progress, on one connection
 TICK = 0.1  # seconds between two looks at the deadlines
 _QUIET_TICKS = 50  # a sweeper with nothing to watch for this many ticks stops
 
@@ -355,6 +359,16 @@ class HttpProtocol(asyncio.Protocol):
         )
         if self.busy:
             self.queue.append((req, self._keep_alive))
+            if len(self.queue) >= MAX_PIPELINED:
+                # A read holds thousands of small pipelined requests: queue no more, read no
+                # more; the queued ones are answered, then the connection is closed (as after
+                # the client's end of input), and the client sends the rest again.
+                self.stopped = self.eof = True
+                self.sweeper.forget(self)
+                if not self.paused and self.transport is not None:
+                    self.paused = True
+                    self.transport.pause_reading()
+                raise _Stop
         else:
             self._held = False  # the slot goes with the request to _answer
             self._start(req, self._keep_alive)
