@@ -348,6 +348,36 @@ def test_lone_surrogate_in_identity_is_answered_not_500(server: ServeProcess) ->
     assert _status(raw)[0] in (200, 400), raw[:300]
 
 
+async def test_failing_verification_leaves_no_task_in_the_deadline_tables(root: Path) -> None:
+    """Attack (on a verifier bug an input can reach): a verification that raises (answered
+    500) was never unwatched: its task stayed in the deadline table until its deadline, then
+    in the ``expired`` set for ever, holding its traceback and with it the request body (up to
+    --max-body) per failed request. In-process, since the tables are internal state."""
+    import asyncio
+
+    import httpx
+
+    from shakenkit import Verifier
+    from shakenkit.service.app import ServiceApp
+
+    class Broken(Verifier):
+        async def averify(self, *args: Any, **kw: Any) -> Any:
+            raise RuntimeError("boom")
+
+    app = ServiceApp(
+        lambda: Broken(trust_anchors=[root.read_bytes()], certificates={}), verify_deadline=0.1
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://sk") as c:
+        for _ in range(3):
+            r = await c.post("/stir/v1/verification", json=_verification(identity="x"))
+            assert r.status_code == 500
+        await asyncio.sleep(0.4)  # past the deadline: the sweeper has looked
+    deadlines = app._deadlines
+    assert not deadlines._due and not deadlines.expired
+    deadlines.stop()
+
+
 # -- guards: smuggling shapes refused by llhttp (verified, pinned) ---------------------------
 
 

@@ -537,6 +537,14 @@ class ServiceApp:
             if uncancel is not None:
                 uncancel()
             return deadline_verdict(self.verify_deadline)
+        except BaseException:
+            # An error (a 500): stop watching, or the task, its traceback and the request it
+            # holds stay in the deadline tables for ever.
+            if deadlines.unwatch(task):
+                uncancel = getattr(task, "uncancel", None)
+                if uncancel is not None:
+                    uncancel()
+            raise
         if deadlines.unwatch(task):
             # The deadline passed just as the verification finished: the cancellation is still
             # pending on this task; take it back (3.11+) or let it land after the answer.
