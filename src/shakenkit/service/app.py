@@ -537,6 +537,14 @@ class ServiceApp:
             if uncancel is not None:
                 uncancel()
             return deadline_verdict(self.verify_deadline)
+        except BaseException:
+            # An error (a 500): stop watching, or the task, its traceback and the request it
+            # holds stay in the deadline tables for ever.
+            if deadlines.unwatch(task):
+                uncancel = getattr(task, "uncancel", None)
+                if uncancel is not None:
+                    uncancel()
+            raise
         if deadlines.unwatch(task):
             # The deadline passed just as the verification finished: the cancellation is still
             # pending on this task; take it back (3.11+) or let it land after the answer.
@@ -656,12 +664,15 @@ def _query(raw: bytes) -> dict[str, str]:
 def _effective_client(req: Request) -> str:
     """The client a loopback proxy relays for: the rightmost non-loopback address of
     ``X-Forwarded-For`` when the peer is loopback (as uvicorn's proxy-headers rule trusts
-    127.0.0.1), else the peer itself."""
+    127.0.0.1), else the peer itself. Every ``X-Forwarded-For`` field counts, in order (one
+    comma-separated list, RFC 9110 section 5.3): a proxy that appends its own field after the
+    client's (HAProxy ``option forwardfor``) must not be hidden by a first field saying
+    127.0.0.1."""
     client = req.client or ""
     if not _is_loopback(client):
         return client
-    forwarded = _header(req.headers, b"x-forwarded-for")
-    for hop in reversed(forwarded.decode("latin-1").split(",")):
+    forwarded = ",".join(v.decode("latin-1") for n, v in req.headers if n == b"x-forwarded-for")
+    for hop in reversed(forwarded.split(",")):
         hop = hop.strip()
         if hop and not _is_loopback(hop):
             return hop

@@ -26,7 +26,10 @@ Limits, each answered with the ATIS-1000082 JSON exception and the connection cl
 * a request llhttp cannot parse is **400** (SVC4002).
 
 Requests on one connection are answered in order, one at a time; while one is in progress
-the connection is not read (pipelined requests wait in the socket buffer). Deadlines are
+the connection is not read (pipelined requests wait in the socket buffer; those already read
+are queued, at most :data:`MAX_PIPELINED`: beyond, the queued ones are answered and the
+connection is closed). A client that does not take its answers (the transport's buffer above
+its high-water mark) is read no further and is aborted after ``read_timeout`` seconds. Deadlines are
 checked by one sweeper task per server, every :data:`TICK` seconds, instead of a timer per
 request (``loop.call_later`` and ``cancel`` cost ~4 us a request here).
 """
@@ -45,10 +48,11 @@ import httptools
 from . import schemas
 from .app import Reply, Request, ServiceApp, error_reply
 
-__all__ = ["MAX_HEAD", "MAX_HEADERS", "TICK", "HttpProtocol"]
+__all__ = ["MAX_HEAD", "MAX_HEADERS", "MAX_PIPELINED", "TICK", "HttpProtocol"]
 
 MAX_HEAD = 16_384  # bytes of request line and header fields (h11's default limit)
 MAX_HEADERS = 100
+MAX_PIPELINED = 64  # complete requests waiting behind the one in progress, on one connection
 TICK = 0.1  # seconds between two looks at the deadlines
 _QUIET_TICKS = 50  # a sweeper with nothing to watch for this many ticks stops
 
@@ -78,6 +82,7 @@ class _Sweeper:
         self.loop = loop
         self.reading: dict[HttpProtocol, float] = {}
         self.idle: dict[HttpProtocol, float] = {}
+        self.draining: dict[HttpProtocol, float] = {}  # answers not taken (read_timeout)
         self._task: asyncio.Task[None] | None = None
 
     def read(self, proto: HttpProtocol, seconds: float) -> None:
@@ -90,6 +95,12 @@ class _Sweeper:
         self.reading.pop(proto, None)
         self.idle.pop(proto, None)
         self.idle[proto] = self.loop.time() + seconds
+        self._ensure()
+
+    def drain(self, proto: HttpProtocol, seconds: float) -> None:
+        """The client must take its unsent answers within ``seconds``, else it is aborted."""
+        self.draining.pop(proto, None)
+        self.draining[proto] = self.loop.time() + seconds
         self._ensure()
 
     def forget(self, proto: HttpProtocol) -> None:
@@ -106,12 +117,14 @@ class _Sweeper:
         quiet = 0
         while quiet < _QUIET_TICKS:
             await asyncio.sleep(TICK)
-            quiet = 0 if self.reading or self.idle else quiet + 1
+            quiet = 0 if self.reading or self.idle or self.draining else quiet + 1
             now = self.loop.time()
             for proto in _due(self.reading, now):
                 proto.read_timed_out()
             for proto in _due(self.idle, now):
                 proto.idle_timed_out()
+            for proto in _due(self.draining, now):
+                proto.drain_timed_out()
 
 
 def _due(table: dict[HttpProtocol, float], now: float) -> list[HttpProtocol]:
@@ -162,18 +175,20 @@ class HttpProtocol(asyncio.Protocol):
         # The connection: a request in progress, complete requests waiting behind it.
         self.busy = False
         self.closing = False  # close once the answers in progress are written
-        self.paused = False
+        self.paused = False  # reading paused (a request in progress, or answers not taken)
+        self.write_paused = False  # the transport's buffer is above its high-water mark
         self.queue: deque[tuple[Request, bool]] = deque()
         # The message being read.
         self._in_message = False
         self._in_head = False
-        self._head_fed = 0  # bytes fed to the parser while the head was incomplete
+        self._in_trailer = False  # after a chunk header: its extensions, or the trailer fields
+        self._head_fed = 0  # bytes fed to the parser while a head or trailer was incomplete
         self._head_size = 0  # bytes of the header fields parsed
         self.eof = False  # the client has finished sending
         self.stopped = False  # a limit was broken: nothing more is read
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
-        self._body: list[bytes] = []
+        self._body: bytes | bytearray = b""
         self._body_size = 0
         self._method = "GET"
         self._keep_alive = True
@@ -191,6 +206,7 @@ class HttpProtocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.server_state.connections.discard(self)
         self.sweeper.forget(self)
+        self.sweeper.draining.pop(self, None)
         self._drop_slot()
         self.queue.clear()
         self.closing = True
@@ -211,7 +227,7 @@ class HttpProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.stopped:
             return
-        if self._in_head:
+        if self._in_head or self._in_trailer:
             self._head_fed += len(data)
         try:
             self.parser.feed_data(data)
@@ -229,10 +245,12 @@ class HttpProtocol(asyncio.Protocol):
         except httptools.HttpParserError as e:
             self._fail(error_reply(schemas.bad_request(str(e) or type(e).__name__), close=True))
             return
-        if self._in_head and self._head_fed > MAX_HEAD and not self.stopped:
-            # llhttp hands a header field over only once it ends: a head still incomplete
-            # after MAX_HEAD bytes (one endless field) is refused here, not buffered further.
-            self._fail(self._head_too_large("request head"))
+        if (self._in_head or self._in_trailer) and self._head_fed > MAX_HEAD and not self.stopped:
+            # llhttp hands a header field over only once it ends (httptools buffers it): a head,
+            # chunk header or trailer section still incomplete after MAX_HEAD bytes (one
+            # endless field) is refused here, not buffered further.
+            what = "request head" if self._in_head else "chunk header or trailer section"
+            self._fail(self._head_too_large(what))
             return
         if self.busy and not self.paused and self.transport is not None:
             self.paused = True
@@ -243,11 +261,12 @@ class HttpProtocol(asyncio.Protocol):
     def on_message_begin(self) -> None:
         self._in_message = True
         self._in_head = True
+        self._in_trailer = False
         self._head_fed = 0
         self._head_size = 0
         self._url = b""
         self._headers = []
-        self._body = []
+        self._body = b""
         self._body_size = 0
         if not self.busy:
             self.sweeper.read(self, self.app.read_timeout)
@@ -290,15 +309,30 @@ class HttpProtocol(asyncio.Protocol):
         if expect and self.transport is not None:
             self.transport.write(_CONTINUE)
 
+    def on_chunk_header(self) -> None:
+        # Until this chunk's data (none for the last chunk: its trailer section follows), the
+        # bytes fed count against MAX_HEAD like a head's (data_received).
+        self._in_trailer = True
+        self._head_fed = 0
+
     def on_body(self, body: bytes) -> None:
+        self._in_trailer = False
         self._body_size += len(body)
         if self._body_size > self.app.max_body:
             self._fail(self.app.too_large())
             raise _Stop
-        self._body.append(body)
+        # One buffer, not a list of pieces: a chunked body of 2-byte chunks was ~24 bytes of
+        # memory per body byte as a list of bytes objects.
+        if len(body) == self._body_size:
+            self._body = body  # the first piece (usually the only one), kept as it is
+        elif type(self._body) is bytes:
+            self._body = bytearray(self._body) + body
+        else:
+            self._body += body
 
     def on_message_complete(self) -> None:
         self._in_message = False
+        self._in_trailer = False
         self.sweeper.reading.pop(self, None)
         raw = self._url
         query = b""
@@ -320,11 +354,21 @@ class HttpProtocol(asyncio.Protocol):
             path,
             query,
             self._headers,
-            body[0] if len(body) == 1 else b"".join(body),
+            body if type(body) is bytes else bytes(body),
             self.client,
         )
         if self.busy:
             self.queue.append((req, self._keep_alive))
+            if len(self.queue) >= MAX_PIPELINED:
+                # A read holds thousands of small pipelined requests: queue no more, read no
+                # more; the queued ones are answered, then the connection is closed (as after
+                # the client's end of input), and the client sends the rest again.
+                self.stopped = self.eof = True
+                self.sweeper.forget(self)
+                if not self.paused and self.transport is not None:
+                    self.paused = True
+                    self.transport.pause_reading()
+                raise _Stop
         else:
             self._held = False  # the slot goes with the request to _answer
             self._start(req, self._keep_alive)
@@ -349,7 +393,7 @@ class HttpProtocol(asyncio.Protocol):
             app.release()
         self.busy = False
         self._write(reply, req, keep_alive)
-        if not self.closing:
+        if not self.closing and not self.write_paused:  # else resume_writing goes on
             self._next()
 
     def _next(self) -> None:
@@ -428,8 +472,12 @@ class HttpProtocol(asyncio.Protocol):
 
     def _close(self) -> None:
         self.sweeper.forget(self)
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.close()
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.close()
+            if transport.get_write_buffer_size():
+                # close() waits for the client to take the answers still unsent: not for ever.
+                self.sweeper.drain(self, self.app.read_timeout)
 
     def _head_too_large(self, what: str) -> Reply:
         return error_reply(
@@ -447,6 +495,32 @@ class HttpProtocol(asyncio.Protocol):
     def idle_timed_out(self) -> None:
         if not self.busy and not self._in_message:
             self._close()
+
+    def drain_timed_out(self) -> None:
+        # A client that has not taken its answers for read_timeout: dropped, buffer and all.
+        if self.transport is not None:
+            self.transport.abort()
+
+    # -- write flow control (called by the transport) --------------------------------------------
+
+    def pause_writing(self) -> None:
+        """The answers not yet taken by the client are above the transport's high-water mark:
+        read nothing more, answer nothing more, and give the client ``read_timeout`` seconds to
+        take them (else :meth:`drain_timed_out`). Without this, a client that pipelines and
+        never reads made the server buffer answers without bound."""
+        self.write_paused = True
+        self.sweeper.drain(self, self.app.read_timeout)
+        if not self.paused and self.transport is not None:
+            self.paused = True
+            self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        if self.closing:  # the deadline stays until the rest is taken (connection_lost)
+            return
+        self.sweeper.draining.pop(self, None)
+        if not self.busy:
+            self._next()
 
 
 _date_cache: list[Any] = [None, b""]

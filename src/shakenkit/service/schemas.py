@@ -205,6 +205,8 @@ def time_value(value: object) -> float | None:
             raise invalid_parameter("time", "must be a NumericDate (Unix seconds)") from None
     if not isinstance(value, int | float):
         raise invalid_parameter("time", "must be a NumericDate (Unix seconds)")
+    if isinstance(value, int) and not 0 <= value < 100_000_000_000:
+        raise invalid_parameter("time", "out of range")  # float() of a huge int overflows
     t = float(value)
     if not math.isfinite(t) or not 0 <= t < 1e11:
         raise invalid_parameter("time", "out of range")
@@ -241,7 +243,11 @@ def parse_verification_request(body: object) -> VerificationCall:
     if sip is not None:  # extension: the whole INVITE, numbers and Identity read from it
         if not isinstance(sip, str) or not sip.strip():
             raise invalid_parameter("sip", "must be the text of a SIP request")
-        return VerificationCall(None, None, None, t, sip.encode("utf-8", "surrogateescape"))
+        try:
+            raw = sip.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:  # a lone surrogate escape (\ud800): no bytes stand for it
+            raise invalid_parameter("sip", "must be the text of a SIP request") from None
+        return VerificationCall(None, None, None, t, raw)
     orig = _tns(req, "from")[0]
     dest = _tns(req, "to")[0]
     return VerificationCall(_identity(req.get("identity")), orig, dest, t)
