@@ -30,9 +30,11 @@ import math
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Generator
+from contextlib import closing
+from dataclasses import dataclass
 from types import TracebackType
-from typing import Final, Generic, Literal, TypeVar, cast
+from typing import Any, Final, Generic, Literal, TypeVar, cast
 
 import anyio.to_thread
 import httpx
@@ -104,6 +106,70 @@ class _Latency:
             "p50_s": rank(0.50),
             "p99_s": rank(0.99),
         }
+
+
+# ---- the I/O the steps of a call and of a flight ask for (answered by Fetcher._run/_arun) ----
+
+
+@dataclass(frozen=True, slots=True)
+class _Fly:
+    """Run the flight this caller owns (answer: None)."""
+
+    url: str
+    target: httpx.URL
+    flight: _Flight[Any]
+
+
+@dataclass(frozen=True, slots=True)
+class _Wait:
+    """Wait up to ``timeout`` s for the flight (answer: its outcome, or None)."""
+
+    flight: _Flight[Any]
+    timeout: float
+
+
+@dataclass(frozen=True, slots=True)
+class _LoadDisk:
+    """Read the persisted entry for ``url`` (answer: the entry or None)."""
+
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Download:
+    """GET ``target`` (answer: ``(body, headers)``, or the ``_Failure``)."""
+
+    target: httpx.URL
+
+
+@dataclass(frozen=True, slots=True)
+class _StoreDisk:
+    """Persist a fetched entry (answer: None)."""
+
+    url: str
+    entry: _Entry[Any]
+    body: bytes
+
+
+_Op = _Fly | _Wait | _LoadDisk | _Download | _StoreDisk
+R = TypeVar("R")
+# A sans-IO computation: yields the I/O it needs, receives the answers, returns an R.
+_Steps = Generator[_Op, Any, R]
+
+
+@dataclass(frozen=True, slots=True)
+class _Done(Generic[R]):
+    """The steps returned ``value``."""
+
+    value: R
+
+
+def _advance(steps: _Steps[R], answer: object) -> _Op | _Done[R]:
+    """Send ``answer`` to ``steps``: the next I/O they need, or what they returned."""
+    try:
+        return steps.send(answer)
+    except StopIteration as done:
+        return _Done(done.value)
 
 
 def _weigh_body(obj: object, body: bytes) -> int:
@@ -191,48 +257,18 @@ class Fetcher(Generic[T]):
         ``max_age``: accept a cached object only if it was fetched at most that many seconds
         ago, else fetch again (single flight and the negative cache still apply; a failed
         refresh keeps the cached object for other callers)."""
-        hit = self._fresh_hit(url, max_age)
-        if hit is not _MISS:
-            if hit.__class__ is _Negative:
-                raise self._negative_error(url, hit)
-            return hit  # type: ignore[return-value]
-        target = self._vet_url(url)
-        ticket = self._enter(url, max_age)
-        if not isinstance(ticket, tuple):
-            return self._deliver(ticket)
-        flight, owner = ticket
-        if owner:
-            self._fly_sync(url, target, flight)
-        elif flight.loop is not None and running_loop() is flight.loop:
-            raise RuntimeError(
-                "Fetcher.get() was called inside the event loop that is fetching the same URL "
-                "with aget(); use aget() in async code"
-            )
-        outcome = flight.wait(self._wait_budget())
-        if outcome is None:
-            outcome = self._abandon(url, flight)
-        return self._deliver(outcome)
+        hit = self._fresh_value(url, max_age)
+        if hit is _MISS:
+            return self._run(self._get_steps(url, max_age))
+        return hit  # type: ignore[return-value]
 
     async def aget(self, url: str, *, max_age: float | None = None) -> T:
         """Async :meth:`get`; the fetch runs in its own task, so a cancelled caller doesn't
         cancel it for the others."""
-        hit = self._fresh_hit(url, max_age)
-        if hit is not _MISS:
-            if hit.__class__ is _Negative:
-                raise self._negative_error(url, hit)
-            return hit  # type: ignore[return-value]
-        target = self._vet_url(url)
-        ticket = self._enter(url, max_age)
-        if not isinstance(ticket, tuple):
-            return self._deliver(ticket)
-        flight, owner = ticket
-        if owner:
-            flight.loop = running_loop()
-            flight.task = spawn(self._fly_async, url, target, flight)  # outlives this caller
-        outcome = await flight.wait_async(self._wait_budget())
-        if outcome is None:
-            outcome = self._abandon(url, flight)
-        return self._deliver(outcome)
+        hit = self._fresh_value(url, max_age)
+        if hit is _MISS:
+            return await self._arun(self._get_steps(url, max_age))
+        return hit  # type: ignore[return-value]
 
     def stats(self) -> dict[str, object]:
         """Counters since creation.
@@ -352,6 +388,14 @@ class Fetcher(Generic[T]):
                 return _MISS
             self._negative_hits += 1
             return negative
+
+    def _fresh_value(self, url: str, max_age: float | None) -> T | object:
+        """:meth:`_fresh_hit` for :meth:`get`/:meth:`aget`: the value or ``_MISS``; a
+        remembered failure is raised."""
+        hit = self._fresh_hit(url, max_age)
+        if hit.__class__ is _Negative:
+            raise self._negative_error(url, hit)
+        return hit
 
     def _enter(
         self, url: str, max_age: float | None = None
@@ -505,41 +549,39 @@ class Fetcher(Generic[T]):
                 del self._inflight[url]
         flight.complete(_Err(error))
 
-    # ---- flights -----------------------------------------------------------------------------
+    # ---- one implementation, two drivers ---------------------------------------------------
+    #
+    # What a call does on a cache miss (join or start the flight, wait, give up) and what a
+    # flight does (disk, network, parse, settle, persist) is written once, as generators that
+    # yield the I/O they need (_Fly, _Wait, _LoadDisk, _Download, _StoreDisk) and receive its
+    # answer; :meth:`_run` answers with blocking calls (get), :meth:`_arun` with awaits (aget),
+    # like the verifier's ``_call_steps`` behind ``verify``/``averify``.
 
-    def _fly_sync(self, url: str, target: httpx.URL, flight: _Flight[T]) -> None:
+    def _get_steps(self, url: str, max_age: float | None) -> _Steps[T]:
+        """A call that missed the warm path: vet the URL, answer from the caches or join (or
+        start) the single flight for ``url``, wait for it, deliver its outcome."""
+        target = self._vet_url(url)
+        ticket = self._enter(url, max_age)
+        if not isinstance(ticket, tuple):
+            return self._deliver(ticket)
+        flight, owner = ticket
+        if owner:
+            yield _Fly(url, target, flight)
+        outcome = yield _Wait(flight, self._wait_budget())
+        if outcome is None:
+            outcome = self._abandon(url, flight)
+        return self._deliver(outcome)
+
+    def _flight_steps(self, url: str, target: httpx.URL, flight: _Flight[T]) -> _Steps[None]:
+        """The owner's work for a flight: a young enough disk entry, else the network (a failure
+        may fall back to a stale entry); the caches are settled and the waiters released before
+        the body is persisted. A driver interrupted at any step (cancelled, interrupted) closes
+        this generator, which releases the waiters and caches nothing."""
         settled = False
         try:
-            disk = self._store.load(url)
-            if disk is not None and disk.young(self._clock(), flight.max_age):
-                self._settle(url, flight, disk, None, source="disk")
-                settled = True
-                return
-            stale = self._stale_candidate(url, disk)
-            self._count_fetch()
-            started = time.monotonic()
-            result: _Entry[T] | _Failure
-            body = b""
-            try:
-                body, headers = self._http.download(target)
-                result = self._make_entry(url, body, headers)
-            except _Failure as failure:
-                result = failure
-            self._record_latency(time.monotonic() - started)
-            self._settle(url, flight, result, stale)
-            settled = True
-            if isinstance(result, _Entry):
-                self._store.store(url, result, body)
-        finally:
-            if not settled:
-                self._settle_interrupted(url, flight)
-
-    async def _fly_async(self, url: str, target: httpx.URL, flight: _Flight[T]) -> None:
-        settled = False
-        try:
-            disk = None
+            disk: _Entry[T] | None = None
             if self._policy.cache_dir is not None:
-                disk = await anyio.to_thread.run_sync(self._store.load, url)
+                disk = yield _LoadDisk(url)
             if disk is not None and disk.young(self._clock(), flight.max_age):
                 self._settle(url, flight, disk, None, source="disk")
                 settled = True
@@ -549,19 +591,79 @@ class Fetcher(Generic[T]):
             started = time.monotonic()
             result: _Entry[T] | _Failure
             body = b""
-            try:
-                body, headers = await self._http.adownload(target)
-                result = self._make_entry(url, body, headers)
-            except _Failure as failure:
-                result = failure
+            got = yield _Download(target)  # (body, headers), or the _Failure
+            if isinstance(got, _Failure):
+                result = got
+            else:
+                body, headers = got
+                try:
+                    result = self._make_entry(url, body, headers)
+                except _Failure as failure:
+                    result = failure
             self._record_latency(time.monotonic() - started)
             self._settle(url, flight, result, stale)
             settled = True
             if isinstance(result, _Entry) and self._policy.cache_dir is not None:
-                await anyio.to_thread.run_sync(self._store.store, url, result, body)
+                yield _StoreDisk(url, result, body)
         finally:
             if not settled:
                 self._settle_interrupted(url, flight)
+
+    def _run(self, steps: _Steps[R]) -> R:
+        """Drive ``steps`` with blocking I/O (this thread)."""
+        with closing(steps):  # an interrupted driver closes them: their `finally` runs
+            step = _advance(steps, None)
+            while not isinstance(step, _Done):
+                step = _advance(steps, self._io(step))
+            return step.value
+
+    async def _arun(self, steps: _Steps[R]) -> R:
+        """Drive ``steps`` with awaited I/O (the running asyncio or trio loop)."""
+        with closing(steps):  # an interrupted driver closes them: their `finally` runs
+            step = _advance(steps, None)
+            while not isinstance(step, _Done):
+                step = _advance(steps, await self._aio(step))
+            return step.value
+
+    def _io(self, op: _Op) -> Any:
+        """One step's I/O, blocking."""
+        if isinstance(op, _Fly):  # the owner flies in this thread, then finds it complete
+            self._run(self._flight_steps(op.url, op.target, op.flight))
+            return None
+        if isinstance(op, _Wait):
+            if op.flight.loop is not None and running_loop() is op.flight.loop:
+                raise RuntimeError(
+                    "Fetcher.get() was called inside the event loop that is fetching the same "
+                    "URL with aget(); use aget() in async code"
+                )
+            return op.flight.wait(op.timeout)
+        if isinstance(op, _LoadDisk):
+            return self._store.load(op.url)
+        if isinstance(op, _Download):
+            try:
+                return self._http.download(op.target)
+            except _Failure as failure:
+                return failure
+        self._store.store(op.url, op.entry, op.body)
+        return None
+
+    async def _aio(self, op: _Op) -> Any:
+        """One step's I/O, awaited; files are read and written in a worker thread."""
+        if isinstance(op, _Fly):  # in a task of its own: it outlives this caller
+            op.flight.loop = running_loop()
+            op.flight.task = spawn(self._arun, self._flight_steps(op.url, op.target, op.flight))
+            return None
+        if isinstance(op, _Wait):
+            return await op.flight.wait_async(op.timeout)
+        if isinstance(op, _LoadDisk):
+            return await anyio.to_thread.run_sync(self._store.load, op.url)
+        if isinstance(op, _Download):
+            try:
+                return await self._http.adownload(op.target)
+            except _Failure as failure:
+                return failure
+        await anyio.to_thread.run_sync(self._store.store, op.url, op.entry, op.body)
+        return None
 
     def _count_fetch(self) -> None:
         with self._lock:

@@ -16,6 +16,7 @@ import time
 import weakref
 import zlib
 from collections.abc import AsyncIterator, Iterable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Final
 
 import anyio
@@ -73,12 +74,18 @@ def _resolve_sync(host: str, port: int, timeout: float | None) -> list[str]:
     return _sockaddr_hosts(result)
 
 
-async def _resolve_async(host: str, port: int) -> list[str]:
+async def _resolve_async(host: str, port: int, timeout: float | None) -> list[str]:
+    """:func:`_resolve_sync` on the running event loop (asyncio or trio)."""
     if _literal_ip(host) is not None:
         return [host]
     lookup = functools.partial(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
     try:  # in a worker thread on any loop; a cancelled caller leaves it behind
-        infos = await anyio.to_thread.run_sync(lookup, abandon_on_cancel=True)
+        with anyio.fail_after(timeout):
+            infos = await anyio.to_thread.run_sync(lookup, abandon_on_cancel=True)
+    except TimeoutError:
+        raise _Failure(
+            "timeout", f"resolving {host} did not finish within the time limit"
+        ) from None
     except (OSError, UnicodeError) as exc:
         raise _dns_failure(host, exc) from exc
     return _sockaddr_hosts(infos)
@@ -117,7 +124,172 @@ def _tls_failure(exc: Exception, server_hostname: str | None) -> _Failure | None
     return _Failure("tls", f"the TLS handshake with {server_hostname} failed ({detail})")
 
 
+def _async_wall_clock(deadline: float) -> AbstractContextManager[object]:
+    """Async: one cancel scope ends everything at ``deadline`` (connect, TLS, every read)."""
+    return anyio.fail_after(deadline - time.monotonic())
+
+
+def _sync_wall_clock(deadline: float) -> AbstractContextManager[object]:
+    """Sync: no cancel scope; every connect, read and write is bounded by :func:`_bounded`, and
+    the body loop checks ``deadline`` between chunks."""
+    return nullcontext()
+
+
+def _current_loop() -> object:
+    loop = running_loop()
+    if loop is None:
+        raise RuntimeError("no running asyncio or trio event loop")
+    return loop
+
+
+def _core_request(request: httpx.Request) -> httpcore.Request:
+    return httpcore.Request(
+        method=request.method,
+        url=httpcore.URL(
+            scheme=request.url.raw_scheme,
+            host=request.url.raw_host,
+            port=request.url.port,
+            target=request.url.raw_path,
+        ),
+        headers=request.headers.raw,
+        content=request.stream,
+        extensions=request.extensions,
+    )
+
+
+# unasync: async source (scripts/unasync.py writes the sync code below from it)
+
+
+class _AsyncDeadlineStream(httpcore.AsyncNetworkStream):
+    """Every read, write and TLS handshake bounded by what is left of the fetch's deadline."""
+
+    def __init__(self, inner: httpcore.AsyncNetworkStream) -> None:
+        self._inner = inner
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return await self._inner.read(max_bytes, _bounded(timeout, httpcore.ReadTimeout))
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        await self._inner.write(buffer, _bounded(timeout, httpcore.WriteTimeout))
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    async def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        # CPython applies a socket timeout to the whole handshake, so this is deadline-bounded.
+        bounded = _bounded(timeout, httpcore.ConnectTimeout)
+        try:
+            inner = await self._inner.start_tls(ssl_context, server_hostname, bounded)
+        except httpcore.ConnectError as exc:
+            failure = _tls_failure(exc, server_hostname)
+            if failure is None:
+                raise
+            raise failure from exc
+        return _AsyncDeadlineStream(inner)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _AsyncGuardedBackend(httpcore.AsyncNetworkBackend):
+    """Resolve once, vet every address, connect to a vetted IP (defeats DNS rebinding).
+
+    httpcore still passes the hostname to ``start_tls``, so SNI and certificate verification use
+    the hostname; httpx sets ``Host`` from the URL.
+    """
+
+    def __init__(self, guard: _AddressGuard) -> None:
+        self._guard = guard
+        self._inner = httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        resolved = await _resolve_async(host, port, _bounded(None, httpcore.ConnectTimeout))
+        addresses = self._guard.vet(host, port, resolved)
+        last: Exception | None = None
+        for address in addresses:
+            try:
+                stream = await self._inner.connect_tcp(
+                    address,
+                    port,
+                    _bounded(timeout, httpcore.ConnectTimeout),
+                    local_address,
+                    socket_options,
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                last = exc
+                continue
+            logger.debug("connected to %s:%d as %s", address, port, host)
+            return _AsyncDeadlineStream(stream)
+        assert last is not None
+        raise last
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        raise _Failure("policy", "Unix sockets are never used")
+
+    async def sleep(self, seconds: float) -> None:
+        await anyio.sleep(seconds)
+
+
+class _AsyncBody(httpx.AsyncByteStream):
+    """An httpcore response body as an httpx one."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for part in self._stream:
+            yield part
+
+    async def aclose(self) -> None:
+        aclose = getattr(self._stream, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+class _AsyncGuardedTransport(httpx.AsyncBaseTransport):
+    """httpx transport over an httpcore pool whose network backend is guarded."""
+
+    def __init__(self, ssl_context: ssl.SSLContext, guard: _AddressGuard) -> None:
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=ssl_context, network_backend=_AsyncGuardedBackend(guard), **_POOL_LIMITS
+        )
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self._pool.handle_async_request(_core_request(request))
+        return httpx.Response(
+            status_code=response.status,
+            headers=response.headers,
+            stream=_AsyncBody(response.stream),
+            extensions=response.extensions,
+        )
+
+    async def aclose(self) -> None:
+        await self._pool.aclose()
+
+
+# unasync: sync code generated from the async source above; do not edit (scripts/unasync.py)
+
+
 class _DeadlineStream(httpcore.NetworkStream):
+    """Every read, write and TLS handshake bounded by what is left of the fetch's deadline."""
+
     def __init__(self, inner: httpcore.NetworkStream) -> None:
         self._inner = inner
 
@@ -146,39 +318,6 @@ class _DeadlineStream(httpcore.NetworkStream):
                 raise
             raise failure from exc
         return _DeadlineStream(inner)
-
-    def get_extra_info(self, info: str) -> Any:
-        return self._inner.get_extra_info(info)
-
-
-class _AsyncDeadlineStream(httpcore.AsyncNetworkStream):
-    def __init__(self, inner: httpcore.AsyncNetworkStream) -> None:
-        self._inner = inner
-
-    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return await self._inner.read(max_bytes, _bounded(timeout, httpcore.ReadTimeout))
-
-    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        await self._inner.write(buffer, _bounded(timeout, httpcore.WriteTimeout))
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-    async def start_tls(
-        self,
-        ssl_context: ssl.SSLContext,
-        server_hostname: str | None = None,
-        timeout: float | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        bounded = _bounded(timeout, httpcore.ConnectTimeout)
-        try:
-            inner = await self._inner.start_tls(ssl_context, server_hostname, bounded)
-        except httpcore.ConnectError as exc:
-            failure = _tls_failure(exc, server_hostname)
-            if failure is None:
-                raise
-            raise failure from exc
-        return _AsyncDeadlineStream(inner)
 
     def get_extra_info(self, info: str) -> Any:
         return self._inner.get_extra_info(info)
@@ -235,76 +374,10 @@ class _GuardedBackend(httpcore.NetworkBackend):
         time.sleep(seconds)
 
 
-class _AsyncGuardedBackend(httpcore.AsyncNetworkBackend):
-    """Async twin of :class:`_GuardedBackend` (any anyio event loop: asyncio, trio)."""
-
-    def __init__(self, guard: _AddressGuard) -> None:
-        self._guard = guard
-        self._inner = httpcore.AnyIOBackend()
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        addresses = self._guard.vet(host, port, await _resolve_async(host, port))
-        last: Exception | None = None
-        for address in addresses:
-            try:
-                stream = await self._inner.connect_tcp(
-                    address,
-                    port,
-                    _bounded(timeout, httpcore.ConnectTimeout),
-                    local_address,
-                    socket_options,
-                )
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
-                last = exc
-                continue
-            logger.debug("connected to %s:%d as %s", address, port, host)
-            return _AsyncDeadlineStream(stream)
-        assert last is not None
-        raise last
-
-    async def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        raise _Failure("policy", "Unix sockets are never used")
-
-    async def sleep(self, seconds: float) -> None:
-        await anyio.sleep(seconds)
-
-
-def _current_loop() -> object:
-    loop = running_loop()
-    if loop is None:
-        raise RuntimeError("no running asyncio or trio event loop")
-    return loop
-
-
-def _core_request(request: httpx.Request) -> httpcore.Request:
-    return httpcore.Request(
-        method=request.method,
-        url=httpcore.URL(
-            scheme=request.url.raw_scheme,
-            host=request.url.raw_host,
-            port=request.url.port,
-            target=request.url.raw_path,
-        ),
-        headers=request.headers.raw,
-        content=request.stream,
-        extensions=request.extensions,
-    )
-
-
 class _SyncBody(httpx.SyncByteStream):
-    def __init__(self, stream: Iterable[bytes]) -> None:
+    """An httpcore response body as an httpx one."""
+
+    def __init__(self, stream: Any) -> None:
         self._stream = stream
 
     def __iter__(self) -> Iterator[bytes]:
@@ -316,22 +389,8 @@ class _SyncBody(httpx.SyncByteStream):
             close()
 
 
-class _AsyncBody(httpx.AsyncByteStream):
-    def __init__(self, stream: Any) -> None:
-        self._stream = stream
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for part in self._stream:
-            yield part
-
-    async def aclose(self) -> None:
-        aclose = getattr(self._stream, "aclose", None)
-        if aclose is not None:
-            await aclose()
-
-
 class _GuardedTransport(httpx.BaseTransport):
-    """httpx transport over an httpcore pool whose network backend is :class:`_GuardedBackend`."""
+    """httpx transport over an httpcore pool whose network backend is guarded."""
 
     def __init__(self, ssl_context: ssl.SSLContext, guard: _AddressGuard) -> None:
         self._pool = httpcore.ConnectionPool(
@@ -340,12 +399,10 @@ class _GuardedTransport(httpx.BaseTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         response = self._pool.handle_request(_core_request(request))
-        stream = response.stream
-        assert isinstance(stream, Iterable)
         return httpx.Response(
             status_code=response.status,
             headers=response.headers,
-            stream=_SyncBody(stream),
+            stream=_SyncBody(response.stream),
             extensions=response.extensions,
         )
 
@@ -353,25 +410,7 @@ class _GuardedTransport(httpx.BaseTransport):
         self._pool.close()
 
 
-class _AsyncGuardedTransport(httpx.AsyncBaseTransport):
-    """Async twin of :class:`_GuardedTransport`."""
-
-    def __init__(self, ssl_context: ssl.SSLContext, guard: _AddressGuard) -> None:
-        self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=ssl_context, network_backend=_AsyncGuardedBackend(guard), **_POOL_LIMITS
-        )
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        response = await self._pool.handle_async_request(_core_request(request))
-        return httpx.Response(
-            status_code=response.status,
-            headers=response.headers,
-            stream=_AsyncBody(response.stream),
-            extensions=response.extensions,
-        )
-
-    async def aclose(self) -> None:
-        await self._pool.aclose()
+# unasync: end
 
 
 def _ssl_context(policy: FetchPolicy) -> ssl.SSLContext:
@@ -575,28 +614,6 @@ class _HttpTransport:
             own = left
         return time.monotonic() + own
 
-    def download(self, target: httpx.URL) -> tuple[bytes, httpx.Headers]:
-        deadline = self._deadline()
-        token = _DEADLINE.set(deadline)
-        try:
-            client = self._sync_client()
-            current, hops = target, 0
-            while True:
-                with client.stream("GET", current) as response:
-                    nxt = self._next_hop(response, current, hops)
-                    if nxt is None:
-                        reader = _BodyReader(self._policy.max_response_bytes, response.headers)
-                        for chunk in response.iter_raw():
-                            reader.feed(chunk)
-                            if time.monotonic() > deadline:  # slowloris: trickled chunks
-                                raise self._timeout_failure()
-                        return reader.finish(), response.headers
-                current, hops = nxt, hops + 1
-        except Exception as exc:
-            raise self._as_failure(exc) from exc
-        finally:
-            _DEADLINE.reset(token)
-
     def request(
         self,
         method: str,
@@ -620,34 +637,74 @@ class _HttpTransport:
                         f"the server answered HTTP {status} (a redirect), and API calls are "
                         "not redirected",
                     )
-                reader = _BodyReader(self._policy.max_response_bytes, response.headers)
-                for chunk in response.iter_raw():
-                    reader.feed(chunk)
-                    if time.monotonic() > deadline:
-                        raise self._timeout_failure()
-                return status, reader.finish()
+                return status, self._read_body(response, deadline)
         except Exception as exc:
             raise self._as_failure(exc) from exc
         finally:
             _DEADLINE.reset(token)
 
+    # unasync: async source (scripts/unasync.py writes the sync code below from it)
+
     async def adownload(self, target: httpx.URL) -> tuple[bytes, httpx.Headers]:
+        """GET ``target``: each redirect vetted as it comes (when the policy follows them), the
+        size limit, all within the fetch's deadline. Returns ``(body, headers)``; raises
+        ``_Failure``."""
         deadline = self._deadline()
         token = _DEADLINE.set(deadline)
         try:
-            with anyio.fail_after(deadline - time.monotonic()):  # wall clock for everything
+            with _async_wall_clock(deadline):
                 client = self._async_client()
                 current, hops = target, 0
                 while True:
                     async with client.stream("GET", current) as response:
                         nxt = self._next_hop(response, current, hops)
                         if nxt is None:
-                            reader = _BodyReader(self._policy.max_response_bytes, response.headers)
-                            async for chunk in response.aiter_raw():
-                                reader.feed(chunk)
-                            return reader.finish(), response.headers
+                            return await self._aread_body(response, deadline), response.headers
                     current, hops = nxt, hops + 1
         except Exception as exc:
             raise self._as_failure(exc) from exc
         finally:
             _DEADLINE.reset(token)
+
+    async def _aread_body(self, response: httpx.Response, deadline: float) -> bytes:
+        """At most ``max_response_bytes`` decoded bytes, by ``deadline``."""
+        reader = _BodyReader(self._policy.max_response_bytes, response.headers)
+        async for chunk in response.aiter_raw():
+            reader.feed(chunk)
+            if time.monotonic() > deadline:  # slowloris: trickled chunks
+                raise self._timeout_failure()
+        return reader.finish()
+
+    # unasync: sync code generated from the async source above; do not edit (scripts/unasync.py)
+
+    def download(self, target: httpx.URL) -> tuple[bytes, httpx.Headers]:
+        """GET ``target``: each redirect vetted as it comes (when the policy follows them), the
+        size limit, all within the fetch's deadline. Returns ``(body, headers)``; raises
+        ``_Failure``."""
+        deadline = self._deadline()
+        token = _DEADLINE.set(deadline)
+        try:
+            with _sync_wall_clock(deadline):
+                client = self._sync_client()
+                current, hops = target, 0
+                while True:
+                    with client.stream("GET", current) as response:
+                        nxt = self._next_hop(response, current, hops)
+                        if nxt is None:
+                            return self._read_body(response, deadline), response.headers
+                    current, hops = nxt, hops + 1
+        except Exception as exc:
+            raise self._as_failure(exc) from exc
+        finally:
+            _DEADLINE.reset(token)
+
+    def _read_body(self, response: httpx.Response, deadline: float) -> bytes:
+        """At most ``max_response_bytes`` decoded bytes, by ``deadline``."""
+        reader = _BodyReader(self._policy.max_response_bytes, response.headers)
+        for chunk in response.iter_raw():
+            reader.feed(chunk)
+            if time.monotonic() > deadline:  # slowloris: trickled chunks
+                raise self._timeout_failure()
+        return reader.finish()
+
+    # unasync: end
