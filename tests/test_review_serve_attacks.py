@@ -415,3 +415,18 @@ def test_guard_smuggling_shapes_are_400_and_closed(server: ServeProcess, data: b
     status, body = _status(raw)
     assert (status, _message_id(body)) == (400, "SVC4002")
     assert b"set-cookie" not in raw.lower()
+
+
+def test_percent_encoded_newline_in_path_cannot_forge_access_log_lines(root: Path) -> None:
+    """The request path is percent-decoded before it is logged: a %0a would start a forged
+    access-log line ("127.0.0.1 ... 200") unless the path is escaped."""
+    with ServeProcess([
+        "--offline", "--trust", str(root), "--access-log", "--log-level", "info"
+    ]) as s:
+        forged = "/x%0a127.0.0.1%20%22POST%20/admin/reload%22%20200"
+        _exchange(s, f"GET {forged} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n".encode())
+        time.sleep(0.3)
+        lines = [ln for ln in s.log.splitlines() if "admin/reload" in ln]
+    assert lines, "the request was not logged"
+    assert all(not ln.lstrip().startswith("127.0.0.1") for ln in lines), lines
+    assert any("\\n" in ln for ln in lines)

@@ -447,7 +447,9 @@ class HttpProtocol(asyncio.Protocol):
         self.server_state.total_requests += 1
         if self.access_log:
             method, path = (req.method, req.path) if req is not None else ("-", "-")
-            access_log.info('%s "%s %s" %d', self.client, method, path[:200], reply.status)
+            # The path is percent-decoded: escape it, or a %0a forges access-log lines.
+            shown = path[:200].encode("unicode_escape").decode("ascii")
+            access_log.info('%s "%s %s" %d', self.client, method, shown, reply.status)
         if close:
             self.closing = True
             self._close()
