@@ -227,3 +227,65 @@ def test_crl_only_certificate_cannot_sign_the_ca_list() -> None:
 
     signer = parse_certificates(make_pki(crl_url=None).chain_pem)[0]  # digitalSignature: fine
     _check_signer_key_usage(signer)
+
+
+def test_slow_dns_for_sender_chosen_hosts_cannot_pile_up_threads(monkeypatch: Any) -> None:
+    """x5u hosts are the sender's choice: a DNS zone that never answers leaves each lookup's
+    thread running after the call gives up (getaddrinfo has no timeout). The lookups in
+    progress are capped process-wide; past the cap a lookup fails at once, starting no thread,
+    and a given-up lookup holds its slot until its thread ends."""
+    import threading as th
+
+    from shakenkit.repository import transport
+
+    release = th.Event()
+
+    def never_answers(*args: Any, **kw: Any) -> Any:
+        release.wait(30)
+        raise OSError("no answer")
+
+    monkeypatch.setattr(transport.socket, "getaddrinfo", never_answers)
+    monkeypatch.setattr(transport, "_DNS_SLOTS", th.BoundedSemaphore(4))
+    monkeypatch.setattr(transport, "MAX_DNS_LOOKUPS", 4)
+    before = sum(t.name == "shakenkit-fetch-dns" for t in th.enumerate())
+    outcomes = []
+    for i in range(20):
+        try:
+            transport._resolve_sync(f"slow{i}.attacker.example", 443, 0.01)
+        except transport._Failure as e:
+            outcomes.append(e.kind)
+    running = sum(t.name == "shakenkit-fetch-dns" for t in th.enumerate()) - before
+    release.set()
+    assert running <= 4
+    assert outcomes.count("timeout") == 4 and outcomes.count("dns") == 16
+
+
+async def test_slow_dns_slots_come_back_when_the_async_caller_is_cancelled(
+    monkeypatch: Any,
+) -> None:
+    """The async resolver holds a slot per lookup and gives it back when the lookup thread
+    ends, or at once when the caller gives up before the thread started: no slot leaks."""
+    import threading as th
+
+    from shakenkit.repository import transport
+
+    gate = th.Event()
+
+    def slow(*args: Any, **kw: Any) -> Any:
+        gate.wait(5)
+        raise OSError("no answer")
+
+    monkeypatch.setattr(transport.socket, "getaddrinfo", slow)
+    slots = th.BoundedSemaphore(3)
+    monkeypatch.setattr(transport, "_DNS_SLOTS", slots)
+    for i in range(3):
+        with pytest.raises(transport._Failure):
+            await transport._resolve_async(f"slow{i}.attacker.example", 443, 0.01)
+    with pytest.raises(transport._Failure, match="already in progress"):
+        await transport._resolve_async("one-more.attacker.example", 443, 0.01)
+    gate.set()
+    for _ in range(100):  # the abandoned threads end and give their slots back
+        if slots._value == 3:  # type: ignore[attr-defined]
+            break
+        time.sleep(0.05)
+    assert slots._value == 3  # type: ignore[attr-defined]

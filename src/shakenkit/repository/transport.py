@@ -7,7 +7,6 @@ vetted again).
 from __future__ import annotations
 
 import contextvars
-import functools
 import logging
 import socket
 import ssl
@@ -50,23 +49,75 @@ def _sockaddr_hosts(infos: Iterable[tuple[Any, ...]]) -> list[str]:
     return [str(info[4][0]) for info in infos if info[0] in (socket.AF_INET, socket.AF_INET6)]
 
 
+# getaddrinfo has no timeout: a lookup given up at the deadline keeps its thread until the
+# resolver answers. Hosts in x5u are the sender's choice (a slow DNS zone), so the lookups in
+# progress -- given up or not -- are capped process-wide; past the cap a lookup fails at once.
+MAX_DNS_LOOKUPS: Final = 64
+_DNS_SLOTS = threading.BoundedSemaphore(MAX_DNS_LOOKUPS)
+
+
+def _dns_slot(host: str) -> None:
+    """Take a lookup slot (released by the lookup's thread when getaddrinfo returns)."""
+    if not _DNS_SLOTS.acquire(blocking=False):
+        raise _Failure(
+            "dns", f"{host} not resolved: {MAX_DNS_LOOKUPS} DNS lookups already in progress"
+        )
+
+
+class _SlotLookup:
+    """One getaddrinfo holding a slot: the thread that runs it releases the slot when it
+    returns; if the thread never starts (the caller was cancelled first), the caller does.
+    Exactly one of the two releases it."""
+
+    __slots__ = ("_lock", "_state", "host", "port")
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self._lock = threading.Lock()
+        self._state = "waiting"  # -> "running" (the thread owns the slot) or "abandoned"
+
+    def __call__(self) -> list[tuple[Any, ...]]:
+        with self._lock:
+            if self._state == "abandoned":
+                raise _Failure("dns", f"resolving {self.host} was given up before it started")
+            self._state = "running"
+        try:
+            return socket.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)
+        finally:
+            _DNS_SLOTS.release()
+
+    def abandon(self) -> None:
+        """The caller gives up: release the slot unless the lookup is running (it will)."""
+        with self._lock:
+            if self._state == "waiting":
+                self._state = "abandoned"
+                _DNS_SLOTS.release()
+
+
 def _resolve_sync(host: str, port: int, timeout: float | None) -> list[str]:
     """getaddrinfo bounded by ``timeout`` (it has no timeout of its own), in a daemon thread."""
     if _literal_ip(host) is not None:
         return [host]
     box: list[Any] = []
     done = threading.Event()
+    _dns_slot(host)
+    lookup = _SlotLookup(host, port)
 
     def work() -> None:
         try:
-            box.append(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+            box.append(lookup())
         except BaseException as exc:  # handed to the caller below
             box.append(exc)
         finally:
             done.set()
 
-    threading.Thread(target=work, name="shakenkit-fetch-dns", daemon=True).start()
+    try:
+        threading.Thread(target=work, name="shakenkit-fetch-dns", daemon=True).start()
+    except BaseException:
+        lookup.abandon()
+        raise
     if not done.wait(timeout):
+        lookup.abandon()
         raise _Failure("timeout", f"resolving {host} did not finish within the time limit")
     result = box[0]
     if isinstance(result, BaseException):
@@ -78,8 +129,9 @@ async def _resolve_async(host: str, port: int, timeout: float | None) -> list[st
     """:func:`_resolve_sync` on the running event loop (asyncio or trio)."""
     if _literal_ip(host) is not None:
         return [host]
-    lookup = functools.partial(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
-    try:  # in a worker thread on any loop; a cancelled caller leaves it behind
+    _dns_slot(host)
+    lookup = _SlotLookup(host, port)
+    try:  # in a worker thread on any loop; a cancelled caller leaves it behind (in its slot)
         with anyio.fail_after(timeout):
             infos = await anyio.to_thread.run_sync(lookup, abandon_on_cancel=True)
     except TimeoutError:
@@ -88,6 +140,8 @@ async def _resolve_async(host: str, port: int, timeout: float | None) -> list[st
         ) from None
     except (OSError, UnicodeError) as exc:
         raise _dns_failure(host, exc) from exc
+    finally:
+        lookup.abandon()  # a no-op once the thread ran: it releases the slot itself
     return _sockaddr_hosts(infos)
 
 
