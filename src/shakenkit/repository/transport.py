@@ -69,10 +69,11 @@ class _SlotLookup:
     returns; if the thread never starts (the caller was cancelled first), the caller does.
     Exactly one of the two releases it."""
 
-    __slots__ = ("_lock", "_state", "host", "port")
+    __slots__ = ("_lock", "_slots", "_state", "host", "port")
 
     def __init__(self, host: str, port: int) -> None:
         self.host, self.port = host, port
+        self._slots = _DNS_SLOTS  # the semaphore the slot was taken from
         self._lock = threading.Lock()
         self._state = "waiting"  # -> "running" (the thread owns the slot) or "abandoned"
 
@@ -84,14 +85,14 @@ class _SlotLookup:
         try:
             return socket.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)
         finally:
-            _DNS_SLOTS.release()
+            self._slots.release()
 
     def abandon(self) -> None:
         """The caller gives up: release the slot unless the lookup is running (it will)."""
         with self._lock:
             if self._state == "waiting":
                 self._state = "abandoned"
-                _DNS_SLOTS.release()
+                self._slots.release()
 
 
 def _resolve_sync(host: str, port: int, timeout: float | None) -> list[str]:
