@@ -930,11 +930,8 @@ class Verifier:
         facts.crl_urls = (res, requests)
         return requests
 
-    def _crl_steps(self, chain: CertChain | CertificateFetchError, now: float) -> _Steps[_Crls]:
+    def _crl_steps(self, requests: tuple[FetchCrl, ...]) -> _Steps[_Crls]:
         """Fetch the path's CRLs (one I/O request per distribution point)."""
-        requests = self._crl_requests(chain, now)
-        if not requests:
-            return _NO_CRLS
         got: list[tuple[str, x509.CertificateRevocationList]] = []
         failures: list[str] = []
         refused: list[str] = []
@@ -962,7 +959,8 @@ class Verifier:
             return step
         url = step.header.info
         chain = yield FetchChain(url)
-        crls = yield from self._crl_steps(chain, now)
+        requests = self._crl_requests(chain, now)
+        crls = (yield from self._crl_steps(requests)) if requests else _NO_CRLS
         verdict = self._finish(step, chain, orig, dest, now, crls)
         if _key_mismatch(verdict):
             # The URL may now serve a rotated certificate (corpus README: x5u URLs are reused):
@@ -972,7 +970,8 @@ class Verifier:
                 retry = _precheck(raw, orig, dest, now, date, self.policy)
                 if not isinstance(retry, Verdict):
                     step = retry
-                    crls = yield from self._crl_steps(again, now)
+                    requests = self._crl_requests(again, now)
+                    crls = (yield from self._crl_steps(requests)) if requests else _NO_CRLS
                     verdict = self._finish(retry, again, orig, dest, now, crls)
         p = step.passport
         if p is not None and p.claims.extra and has_rcd(p.claims.extra):
@@ -1030,33 +1029,37 @@ class Verifier:
         """The sync answer to one I/O request of :meth:`_header_steps`: the object, or the
         error that says why it could not be had (the budget's refusal without I/O)."""
         refusal = budget.refusal(request, time.monotonic())
-        if refusal is not None or request.__class__ is FetchCrl:
-            # A CRL is looked up in the cache first (a remembered failure is answered without
-            # raising); past the budget, only an object held counts (see _cached).
-            hit = self._cached(request)
-            if hit is not None and (refusal is None or not isinstance(hit, CertificateFetchError)):
-                return hit
-            if refusal is not None:
-                return refusal
+        # The cache first (a chain or CRL held, a CRL failure remembered: no I/O, no deadline
+        # to set, nothing raised); past the budget, only an object held counts (see _cached).
+        hit = self._cached(request)
+        if hit is not None and (refusal is None or not isinstance(hit, CertificateFetchError)):
+            return hit
+        if refusal is not None:
+            return refusal
         src = self.source
         try:
-            match request:
-                case FetchChain(url=url):
-                    return src.get(url)
-                case RefreshChain(url=url):
-                    return self._refreshable.refresh(url) if self._refreshable else None
-                case FetchCrl(url=url):
-                    if self._crl_source is None:
-                        return CertificateFetchError("no CRL source", kind="not_found")
-                    return self._crl_source.get_crl(url)
-                case FetchRcd(url=url):
-                    if url in self._rcd_content:
-                        return self._rcd_content[url]
-                    return self._rcd_fetcher().get(url)
-                case _:
-                    _unreachable(request)
+            with call_deadline(budget.deadline):
+                return self._io_answer(src, request)
         except (CertificateFetchError, FetchError) as e:
             return e
+
+    def _io_answer(self, src: ChainSource, request: IoRequest) -> Any:
+        """The source's answer to ``request`` (may block: under the call's deadline)."""
+        match request:
+            case FetchChain(url=url):
+                return src.get(url)
+            case RefreshChain(url=url):
+                return self._refreshable.refresh(url) if self._refreshable else None
+            case FetchCrl(url=url):
+                if self._crl_source is None:
+                    return CertificateFetchError("no CRL source", kind="not_found")
+                return self._crl_source.get_crl(url)
+            case FetchRcd(url=url):
+                if url in self._rcd_content:
+                    return self._rcd_content[url]
+                return self._rcd_fetcher().get(url)
+            case _:
+                _unreachable(request)
 
     async def _aio(self, request: IoRequest, budget: _CallBudget) -> Any:
         """The async answer to one I/O request of :meth:`_header_steps`, cut at the call's
@@ -1070,7 +1073,7 @@ class Verifier:
         if refusal is not None:
             return refusal
         try:
-            with anyio.fail_after(budget.left(time.monotonic())):
+            with call_deadline(budget.deadline), anyio.fail_after(budget.left(time.monotonic())):
                 return await self._aio_answer(request)
         except TimeoutError:
             return CertificateFetchError(
@@ -1171,13 +1174,14 @@ class Verifier:
         if not values:
             return _not_examined(dropped, self.policy)
         steps = self._call_steps(values, *prep[1:], date, retargeting)
-        with call_deadline(budget.deadline):
-            try:
-                request = next(steps)
-                while True:
-                    request = steps.send(self._io(request, budget))
-            except StopIteration as done:
-                verdict: Verdict = done.value
+        # The call's I/O deadline is set by _io around each request that may wait
+        # (none for answers held in a cache: the hot path sets no context variable).
+        try:
+            request = next(steps)
+            while True:
+                request = steps.send(self._io(request, budget))
+        except StopIteration as done:
+            verdict: Verdict = done.value
         return _with_dropped(verdict, dropped, self.policy) if dropped else verdict
 
     async def averify(
@@ -1212,13 +1216,14 @@ class Verifier:
         if not values:
             return _not_examined(dropped, self.policy)
         steps = self._call_steps(values, *prep[1:], date, retargeting)
-        with call_deadline(budget.deadline):
-            try:
-                request = next(steps)
-                while True:
-                    request = steps.send(await self._aio(request, budget))
-            except StopIteration as done:
-                verdict: Verdict = done.value
+        # The call's I/O deadline is set by _aio around each request that may wait
+        # (none for answers held in a cache: the hot path sets no context variable).
+        try:
+            request = next(steps)
+            while True:
+                request = steps.send(await self._aio(request, budget))
+        except StopIteration as done:
+            verdict: Verdict = done.value
         return _with_dropped(verdict, dropped, self.policy) if dropped else verdict
 
     @staticmethod

@@ -339,10 +339,12 @@ class Fetcher(Generic[T]):
     def peek(self, url: str) -> T | None:
         """The fresh cached object for ``url``, or None (also for a remembered failure): no
         I/O, no waiting."""
-        hit = self._fresh_hit(url)
+        hit = self._fresh_hit(url, count_negative=False)  # not answered here: get() counts it
         return None if hit is _MISS or isinstance(hit, _Negative) else hit  # type: ignore[return-value]
 
-    def _fresh_hit(self, url: str, max_age: float | None = None) -> T | _Negative | object:
+    def _fresh_hit(
+        self, url: str, max_age: float | None = None, *, count_negative: bool = True
+    ) -> T | _Negative | object:
         """The warm path: a fresh entry under exactly this URL string (its value), a failure
         remembered for it within ``negative_ttl`` (the :class:`_Negative` record), or
         ``_MISS``. Only vetted URLs are ever stored and the policy never changes, so the URL
@@ -359,7 +361,8 @@ class Fetcher(Generic[T]):
             negative = self._negative.get(url, now)
             if negative is None or self._closed:
                 return _MISS
-            self._negative_hits += 1
+            if count_negative:
+                self._negative_hits += 1
             return negative
 
     def _enter(
