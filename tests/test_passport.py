@@ -70,6 +70,29 @@ def test_passport_full_form_decoded():
     assert p.signature == bytes(range(64))
 
 
+def test_decoded_passport_equals_one_built_by_the_dataclass_constructors():
+    """decode_passport fills the frozen objects' slots directly (a hot path): the result is
+    the same object the dataclass constructors build, every field set, still frozen."""
+    import dataclasses
+
+    from shakenkit.core.passport import Passport, PassportClaims
+
+    p = decode_passport(f"{H}.{P}.{S}")
+    c = p.claims
+    same = Passport(
+        p.header,
+        PassportClaims(**{f.name: getattr(c, f.name) for f in dataclasses.fields(PassportClaims)}),
+        p.signing_input, p.signature, p.raw_header, p.raw_claims,
+    )
+    assert p == same and hash(p.signing_input) == hash(same.signing_input)
+    assert (c.attest, c.origid, c.iat, c.orig_tn, c.dest_tns) == ("A", ORIGID, NOW, ORIG_TN,
+                                                                  (DEST_TN,))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        c.attest = "C"  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        p.signature = b""  # type: ignore[misc]
+
+
 @pytest.mark.parametrize(
     "mutate",
     [

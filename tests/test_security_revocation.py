@@ -446,6 +446,120 @@ def test_fetched_crl_for_a_distribution_point_without_crl_issuer(srv, sti_pa):
     _unverified_437(_call(offline, pki), LEAF_CN)
 
 
+def _https_source(srv: HttpsServer, clock: Any = time.time) -> Any:
+    from shakenkit.repository import HttpsSource
+
+    return HttpsSource(
+        FetchPolicy(
+            allow_hosts=frozenset({srv.host_port}), tls_ca_file=srv.ca_pem_path, min_ttl=0.0,
+            total_timeout=5.0, connect_timeout=2.0, negative_ttl=30.0,
+        ),
+        clock=clock,
+    )
+
+
+def test_remembered_crl_failure_keeps_hard_fail_437_on_every_warm_call(srv):
+    """The CRL host is down (404): under hard-fail the first call is 437. The failure is then
+    remembered and answered from the cache without I/O (issue 20); a warm call answered that
+    way must still be 437, sync and async, not a pass for want of an exception."""
+    import asyncio
+
+    pki = _fetching_pki(srv)  # /sti-pa.crl is not routed: 404
+    v = Verifier(trust_anchors=[pki.root_pem], source=_https_source(srv), policy=HARD)
+    for _ in range(3):
+        _unverified_437(_call(v, pki), LEAF_CN)
+    now = int(time.time())
+    h = pki.sign(orig=ORIG, dest=DEST, iat=now)
+    for _ in range(3):
+        _unverified_437(asyncio.run(v.averify(h, orig=ORIG, dest=DEST, now=now)), LEAF_CN)
+    assert srv.count("/sti-pa.crl") == 1  # the failure was remembered, never fetched again
+    v.close()
+
+
+def test_remembered_crl_failure_does_not_outlive_negative_ttl(srv, sti_pa):
+    """An attacker who can make the CRL host fail once must not make the verifier skip
+    revocation for longer than ``negative_ttl``: the soft-fail outcome a remembered failure
+    gives is reused only while that failure is remembered; once it expires the CRL is fetched
+    again and, revoking the certificate, counts (437)."""
+    pki = _fetching_pki(srv)
+    clock = [time.time()]
+    source = _https_source(srv, clock=lambda: clock[0])
+    v = Verifier(trust_anchors=[pki.root_pem], source=source, crl_signers=[sti_pa.pem])
+    for _ in range(3):  # soft-fail: passes, with the failed crl check and the warning
+        verdict = _call(v, pki)
+        assert verdict.passed and not _crl_check(verdict).ok, verdict.checks
+        assert "CRL unavailable" in _crl_check(verdict).detail
+        assert any("soft-fail" in w for w in verdict.warnings)
+    srv.route("/sti-pa.crl", body=sti_pa.crl([pki.leaf_der]))
+    clock[0] += 29  # still remembered: not fetched
+    assert _call(v, pki).passed and srv.count("/sti-pa.crl") == 1
+    clock[0] += 2  # past negative_ttl: fetched again, and it revokes
+    _revoked_437(_call(v, pki), LEAF_CN)
+    assert srv.count("/sti-pa.crl") == 2
+    v.close()
+
+
+def _decoy_then(srv: HttpsServer, revoked: TestPKI) -> tuple[TestPKI, str, str]:
+    """A decoy chain whose path names its own CRL URL (reachable), and the two headers."""
+    decoy = make_pki(x5u=srv.url("/decoy.pem"), crl_url=srv.url("/decoy.crl"), spc="999Z")
+    srv.route("/decoy.pem", body=decoy.chain_pem)
+    srv.route("/decoy.crl", body=make_crl_signer().crl([]))
+    now = int(time.time())
+    return (
+        decoy,
+        decoy.sign(orig="19995550000", dest=DEST, iat=now),
+        revoked.sign(orig=ORIG, dest=DEST, iat=now),
+    )
+
+
+def test_budget_refused_crl_is_437_even_when_its_failure_is_remembered(srv):
+    """The leaked key's CRL host was made to fail once (remembered: soft-fail warns). A decoy
+    header placed first spends Policy.max_crl_urls_per_call, so the leaked key's CRL request is
+    refused by the budget. A remembered failure is answered from the cache, but past the
+    budget the refusal must stand (437, docs/security.md): else the sender's own decoy would
+    turn "not checked" into a soft-fail pass."""
+    import asyncio
+
+    revoked = _fetching_pki(srv)  # its CRL URL answers 404: the failure is remembered
+    decoy, decoy_header, mine = _decoy_then(srv, revoked)
+    v = Verifier(
+        trust_anchors=[revoked.root_pem, decoy.root_pem], source=_https_source(srv),
+        policy=Policy(max_crl_urls_per_call=1),
+    )
+    assert _call(v, revoked).passed  # alone: soft-fail, the failure now remembered
+    now = int(time.time())
+    behind = v.verify([decoy_header, mine], orig=ORIG, dest=DEST, now=now)
+    assert not behind.passed, behind.checks
+    assert behind.headers[1].error is not None, behind.headers
+    assert (behind.headers[1].error.check, behind.headers[1].error.sip_code) == ("crl", 437)
+    abehind = asyncio.run(v.averify([decoy_header, mine], orig=ORIG, dest=DEST, now=now))
+    assert not abehind.passed, abehind.checks
+    assert abehind.headers[1].error is not None
+    assert (abehind.headers[1].error.check, abehind.headers[1].error.sip_code) == ("crl", 437)
+    v.close()
+
+
+def test_https_source_peek_crl_answers_a_remembered_failure_without_io(srv):
+    """peek_crl: None for a URL it knows nothing of, the CRL once fetched, and a remembered
+    failure as the CertificateFetchError get_crl raises, returned, with no request made."""
+    from shakenkit import CertificateFetchError
+
+    source = _https_source(srv)
+    url = srv.url("/down.crl")
+    assert source.peek_crl(url) is None
+    with pytest.raises(CertificateFetchError) as raised:
+        source.get_crl(url)
+    assert srv.count("/down.crl") == 1
+    peeked = source.peek_crl(url)
+    assert isinstance(peeked, CertificateFetchError), peeked
+    assert peeked.kind == raised.value.kind
+    with pytest.raises(CertificateFetchError) as again:
+        source.get_crl(url)
+    assert again.value.detail == peeked.detail and "negative_ttl" in peeked.detail
+    assert srv.count("/down.crl") == 1
+    source.close()
+
+
 def test_crl_source_protocol_replaces_probing(pki, sti_pa):
     """A user's own source is asked for CRLs only when it is a CrlSource (get_crl/aget_crl);
     a plain CertificateSource (get/aget) keeps working without them."""

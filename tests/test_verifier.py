@@ -678,3 +678,24 @@ def test_empty_number_counts_as_not_given(pki, verifier, empty):
         assert v.verstat == "No-TN-Validation" and v.caller_id == "unverified"
         assert v.signature_verified and not v.likely_spoofed
         assert any("not compared" in c.detail for c in v.checks)
+
+
+def test_header_result_of_a_verdict_equals_the_constructed_one():
+    """HeaderResult.of fills the frozen slots directly (one per header of every call): it is
+    the object the dataclass constructor builds from the verdict, and frozen."""
+    import time
+
+    from shakenkit.core.verdict import HeaderResult
+    from shakenkit.testing import make_pki
+
+    pki = make_pki(crl_url=None)
+    now = int(time.time())
+    verdict = pki.verifier().verify(pki.sign(orig=ORIG, dest=DEST, iat=now), orig=ORIG,
+                                    dest=DEST, now=now)
+    got = verdict.headers[0]
+    assert type(got) is HeaderResult
+    assert got == HeaderResult(0, verdict.ppt, verdict.verstat, verdict.caller_id,
+                               verdict.attest, verdict.error, verdict.signer)
+    assert got.passed and got.signer is not None and got.attest == "A"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        got.attest = "C"  # type: ignore[misc]

@@ -440,14 +440,14 @@ class RevocationChecker:
         if not crls and not fetched and not unavailable and not self.hard_fail:
             return _NOTHING_AT_HAND  # soft-fail and nothing to go by: nothing to report
         p, cs, fs, un = tuple(path), tuple(crls), tuple(fetched), tuple(unavailable)
-        key = (id(p), id(cs), tuple([id(c) for _, c in fs]), un)
+        key = (id(p), id(cs), tuple([id(c) for _, c in fs]) if fs else (), un)
         m = self._results.get(key)
         if (
             m is not None
             and m.lo < now < m.hi
             and m.path is p
             and m.crls is cs
-            and all(a[1] is b[1] for a, b in zip(m.fetched, fs, strict=True))
+            and (not fs or all(a[1] is b[1] for a, b in zip(m.fetched, fs, strict=True)))
         ):
             return m.result
         result, bounds = self._check(p, cs, fs, un, now)

@@ -19,7 +19,7 @@ import time
 import weakref
 from collections.abc import Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NamedTuple, NoReturn, TypeVar
 
 import anyio
 from cryptography import x509
@@ -29,7 +29,7 @@ from ..certs.certificate import CertChain, ChainResult
 from ..certs.crl import read_crls
 from ..certs.path import strict_profile_refusal, validate_chain
 from ..certs.profile import ProfileFinding, leaf_profile
-from ..certs.revocation import RevocationChecker, load_crl_signers
+from ..certs.revocation import RevocationChecker, RevocationResult, load_crl_signers
 from ..certs.trust import Anchors, AnchorSources, TrustStore
 from ..errors import CertificateError, CertificateFetchError, ShakenError
 from ..repository.deadline import call_deadline
@@ -381,14 +381,18 @@ class _ChainFacts:
     signers: dict[str, Signer] = field(default_factory=dict)
     chain_check: tuple[ChainResult, Check] | None = None
     validation: tuple[int, ChainResult] | None = None  # (anchor generation, valid result)
+    # The CRL requests for a validated path's distribution points, per validation result.
+    crl_urls: tuple[ChainResult, tuple[FetchCrl, ...]] | None = None
+    # The crl Check (and soft-fail warning) of the last revocation result (the checker's memo
+    # returns the same object while nothing changed: an unreachable CRL allocates nothing).
+    crl_check: tuple[RevocationResult, Check, str | None] | None = None
     # Never reused (unlike id()): the chain's identity in the signature memo.
     ident: int = field(default_factory=lambda: next(_FACTS_IDS))
 
 
-@dataclass(frozen=True, slots=True)
-class _Crls:
+class _Crls(NamedTuple):
     """CRLs fetched for one chain (between the pure steps), by the URL they came from, and why
-    any could not be had."""
+    any could not be had (a NamedTuple: immutable, and made on every call that names a CRL)."""
 
     crls: tuple[tuple[str, x509.CertificateRevocationList], ...] = ()
     failures: tuple[str, ...] = ()
@@ -411,6 +415,9 @@ _Steps = Generator[IoRequest, Any, T]
 def _unreachable(request: NoReturn) -> NoReturn:
     """Exhaustiveness: mypy fails here when a request type is not dispatched."""
     raise AssertionError(f"unhandled I/O request {request!r}")
+
+
+_CHAIN_REQUESTS = (FetchChain, RefreshChain)  # a tuple: a union is built on every call
 
 
 class _CallBudget:
@@ -441,7 +448,7 @@ class _CallBudget:
                 "Policy.call_deadline) was spent before this fetch",
                 kind=_REFUSED_DEADLINE,
             )
-        if isinstance(request, FetchChain | RefreshChain):
+        if isinstance(request, _CHAIN_REQUESTS):
             seen, limit, what = self.x5u, self.policy.max_x5u_per_call, "x5u URLs"
             name = "max_x5u_per_call"
         elif isinstance(request, FetchCrl):
@@ -526,19 +533,30 @@ def _finish(
     rev = verifier.revocation.check(
         res.path, verifier._crls, now, fetched=fetched.crls, unavailable=fetched.failures
     )
-    match rev.outcome:
-        case "revoked":
-            return _fail(run, 437, "crl", rev.detail, signer=signer)
-        case "fail":
-            # Not evidence of forgery: the credential's status could not be established.
-            return _fail(run, 437, "crl", rev.detail, spoofed=False, signer=signer)
-        case "warn":
-            run.checks.append(Check("crl", False, f"{rev.detail} (soft-fail policy)"))
-            run.warnings.append(rev.warning)
-        case "ok":
-            run.ok("crl", rev.detail)
-        case "silent":  # soft-fail, no CRL at hand or asked for: nothing to report
-            pass
+    crl_memo = facts.crl_check
+    if crl_memo is not None and crl_memo[0] is rev:  # the same outcome as the last call
+        run.checks.append(crl_memo[1])
+        if crl_memo[2] is not None:
+            run.warnings.append(crl_memo[2])
+    else:
+        match rev.outcome:
+            case "revoked":
+                return _fail(run, 437, "crl", rev.detail, signer=signer)
+            case "fail":
+                # Not evidence of forgery: the credential's status could not be established.
+                return _fail(run, 437, "crl", rev.detail, spoofed=False, signer=signer)
+            case "warn":
+                crl_memo = (rev, Check("crl", False, f"{rev.detail} (soft-fail policy)"),
+                            rev.warning)
+            case "ok":
+                crl_memo = (rev, Check("crl", True, rev.detail), None)
+            case "silent":  # soft-fail, no CRL at hand or asked for: nothing to report
+                pass
+        if crl_memo is not None:  # warn or ok: one Check per result, reused (immutable)
+            facts.crl_check = crl_memo
+            run.checks.append(crl_memo[1])
+            if crl_memo[2] is not None:
+                run.warnings.append(crl_memo[2])
     key = leaf.key
     if not isinstance(key, ec.EllipticCurvePublicKey) or not verifier._signature_ok(
         p, key, facts
@@ -886,33 +904,40 @@ class Verifier:
             cached = facts.profile = (fatal, notes)
         return cached
 
-    def _crl_urls(self, chain: CertChain | CertificateFetchError, now: float) -> list[str]:
-        """CRL distribution points of the validated path (leaf and intermediates), if the
-        source can fetch CRLs (a :class:`CrlSource`) and policy wants them."""
+    def _crl_requests(
+        self, chain: CertChain | CertificateFetchError, now: float
+    ) -> tuple[FetchCrl, ...]:
+        """The requests for the CRL distribution points of the validated path (leaf and
+        intermediates), if the source can fetch CRLs (a :class:`CrlSource`) and policy wants
+        them; made once per validation result (requests are immutable)."""
         if not self.policy.fetch_crls or not isinstance(chain, CertChain):
-            return []
+            return ()
         if self._crl_source is None:
-            return []
-        res = self._validated(chain, self._facts(chain), self.trust_store.snapshot(), now)
+            return ()
+        facts = self._facts(chain)
+        res = self._validated(chain, facts, self.trust_store.snapshot(), now)
         if not res.ok:
-            return []
+            return ()
+        memo = facts.crl_urls
+        if memo is not None and memo[0] is res:
+            return memo[1]
         urls: list[str] = []
         for c in res.path[:-1]:
             for u in c.crl_urls:
                 if u and isinstance(u, str) and u not in urls:
                     urls.append(u)
-        return urls
+        requests = tuple(FetchCrl(u) for u in urls)
+        facts.crl_urls = (res, requests)
+        return requests
 
-    def _crl_steps(self, chain: CertChain | CertificateFetchError, now: float) -> _Steps[_Crls]:
+    def _crl_steps(self, requests: tuple[FetchCrl, ...]) -> _Steps[_Crls]:
         """Fetch the path's CRLs (one I/O request per distribution point)."""
-        urls = self._crl_urls(chain, now)
-        if not urls:
-            return _NO_CRLS
         got: list[tuple[str, x509.CertificateRevocationList]] = []
         failures: list[str] = []
         refused: list[str] = []
-        for u in urls:
-            result = yield FetchCrl(u)
+        for request in requests:
+            u = request.url
+            result = yield request
             if isinstance(result, CertificateFetchError):
                 if result.kind in (_REFUSED_LIMIT, _REFUSED_DEADLINE):
                     refused.append(result.detail)
@@ -934,7 +959,8 @@ class Verifier:
             return step
         url = step.header.info
         chain = yield FetchChain(url)
-        crls = yield from self._crl_steps(chain, now)
+        requests = self._crl_requests(chain, now)
+        crls = (yield from self._crl_steps(requests)) if requests else _NO_CRLS
         verdict = self._finish(step, chain, orig, dest, now, crls)
         if _key_mismatch(verdict):
             # The URL may now serve a rotated certificate (corpus README: x5u URLs are reused):
@@ -944,7 +970,8 @@ class Verifier:
                 retry = _precheck(raw, orig, dest, now, date, self.policy)
                 if not isinstance(retry, Verdict):
                     step = retry
-                    crls = yield from self._crl_steps(again, now)
+                    requests = self._crl_requests(again, now)
+                    crls = (yield from self._crl_steps(requests)) if requests else _NO_CRLS
                     verdict = self._finish(retry, again, orig, dest, now, crls)
         p = step.passport
         if p is not None and p.claims.extra and has_rcd(p.claims.extra):
@@ -988,7 +1015,10 @@ class Verifier:
         answer is given even past the call's budget (a URL still counts against it, as in both
         drivers alike): the budget bounds I/O, and a CRL the
         verifier holds must not turn into "unavailable" because other headers of the call
-        spent the budget (soft-fail would then verify a certificate that CRL revokes)."""
+        spent the budget (soft-fail would then verify a certificate that CRL revokes). A CRL
+        failure the source remembers (a CertificateFetchError) answers a request within the
+        budget without I/O or a timer; past the budget the refusal stands (437 whatever the
+        soft-fail policy, see :meth:`_crl_steps`)."""
         if isinstance(request, FetchChain) and self._peek is not None:
             return self._peek.peek(request.url)
         if isinstance(request, FetchCrl) and self._crl_peek is not None:
@@ -999,28 +1029,37 @@ class Verifier:
         """The sync answer to one I/O request of :meth:`_header_steps`: the object, or the
         error that says why it could not be had (the budget's refusal without I/O)."""
         refusal = budget.refusal(request, time.monotonic())
+        # The cache first (a chain or CRL held, a CRL failure remembered: no I/O, no deadline
+        # to set, nothing raised); past the budget, only an object held counts (see _cached).
+        hit = self._cached(request)
+        if hit is not None and (refusal is None or not isinstance(hit, CertificateFetchError)):
+            return hit
         if refusal is not None:
-            hit = self._cached(request)
-            return hit if hit is not None else refusal
+            return refusal
         src = self.source
         try:
-            match request:
-                case FetchChain(url=url):
-                    return src.get(url)
-                case RefreshChain(url=url):
-                    return self._refreshable.refresh(url) if self._refreshable else None
-                case FetchCrl(url=url):
-                    if self._crl_source is None:
-                        return CertificateFetchError("no CRL source", kind="not_found")
-                    return self._crl_source.get_crl(url)
-                case FetchRcd(url=url):
-                    if url in self._rcd_content:
-                        return self._rcd_content[url]
-                    return self._rcd_fetcher().get(url)
-                case _:
-                    _unreachable(request)
+            with call_deadline(budget.deadline):
+                return self._io_answer(src, request)
         except (CertificateFetchError, FetchError) as e:
             return e
+
+    def _io_answer(self, src: ChainSource, request: IoRequest) -> Any:
+        """The source's answer to ``request`` (may block: under the call's deadline)."""
+        match request:
+            case FetchChain(url=url):
+                return src.get(url)
+            case RefreshChain(url=url):
+                return self._refreshable.refresh(url) if self._refreshable else None
+            case FetchCrl(url=url):
+                if self._crl_source is None:
+                    return CertificateFetchError("no CRL source", kind="not_found")
+                return self._crl_source.get_crl(url)
+            case FetchRcd(url=url):
+                if url in self._rcd_content:
+                    return self._rcd_content[url]
+                return self._rcd_fetcher().get(url)
+            case _:
+                _unreachable(request)
 
     async def _aio(self, request: IoRequest, budget: _CallBudget) -> Any:
         """The async answer to one I/O request of :meth:`_header_steps`, cut at the call's
@@ -1029,12 +1068,12 @@ class Verifier:
         # A cached answer needs no await and so no timer (a cancel scope costs ~8 us), and is
         # given even past the budget (see _cached).
         hit = self._cached(request)
-        if hit is not None:
+        if hit is not None and (refusal is None or not isinstance(hit, CertificateFetchError)):
             return hit
         if refusal is not None:
             return refusal
         try:
-            with anyio.fail_after(budget.left(time.monotonic())):
+            with call_deadline(budget.deadline), anyio.fail_after(budget.left(time.monotonic())):
                 return await self._aio_answer(request)
         except TimeoutError:
             return CertificateFetchError(
@@ -1135,13 +1174,14 @@ class Verifier:
         if not values:
             return _not_examined(dropped, self.policy)
         steps = self._call_steps(values, *prep[1:], date, retargeting)
-        with call_deadline(budget.deadline):
-            try:
-                request = next(steps)
-                while True:
-                    request = steps.send(self._io(request, budget))
-            except StopIteration as done:
-                verdict: Verdict = done.value
+        # The call's I/O deadline is set by _io around each request that may wait
+        # (none for answers held in a cache: the hot path sets no context variable).
+        try:
+            request = next(steps)
+            while True:
+                request = steps.send(self._io(request, budget))
+        except StopIteration as done:
+            verdict: Verdict = done.value
         return _with_dropped(verdict, dropped, self.policy) if dropped else verdict
 
     async def averify(
@@ -1176,13 +1216,14 @@ class Verifier:
         if not values:
             return _not_examined(dropped, self.policy)
         steps = self._call_steps(values, *prep[1:], date, retargeting)
-        with call_deadline(budget.deadline):
-            try:
-                request = next(steps)
-                while True:
-                    request = steps.send(await self._aio(request, budget))
-            except StopIteration as done:
-                verdict: Verdict = done.value
+        # The call's I/O deadline is set by _aio around each request that may wait
+        # (none for answers held in a cache: the hot path sets no context variable).
+        try:
+            request = next(steps)
+            while True:
+                request = steps.send(await self._aio(request, budget))
+        except StopIteration as done:
+            verdict: Verdict = done.value
         return _with_dropped(verdict, dropped, self.policy) if dropped else verdict
 
     @staticmethod

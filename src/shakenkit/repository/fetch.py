@@ -182,6 +182,14 @@ def _weigh_body(obj: object, body: bytes) -> int:
 # The fetcher
 
 
+def _utc(t: float) -> str:
+    """Unix seconds as an ISO 8601 UTC time (whole seconds)."""
+    try:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+    except (OverflowError, OSError, ValueError):  # a clock far outside any calendar
+        return f"{t:.0f} (Unix time)"
+
+
 class Fetcher(Generic[T]):
     """Fetch, parse and cache objects published at HTTPS URLs (``x5u`` chains, CRLs).
 
@@ -233,6 +241,7 @@ class Fetcher(Generic[T]):
             clock,
         )
         self._inflight: dict[str, _Flight[T]] = {}
+        self._negative_memo: tuple[_Negative, str] | None = None  # the last sentence made
         self._closed = False
         self._hits = 0
         self._misses = 0
@@ -366,10 +375,12 @@ class Fetcher(Generic[T]):
     def peek(self, url: str) -> T | None:
         """The fresh cached object for ``url``, or None (also for a remembered failure): no
         I/O, no waiting."""
-        hit = self._fresh_hit(url)
+        hit = self._fresh_hit(url, count_negative=False)  # not answered here: get() counts it
         return None if hit is _MISS or isinstance(hit, _Negative) else hit  # type: ignore[return-value]
 
-    def _fresh_hit(self, url: str, max_age: float | None = None) -> T | _Negative | object:
+    def _fresh_hit(
+        self, url: str, max_age: float | None = None, *, count_negative: bool = True
+    ) -> T | _Negative | object:
         """The warm path: a fresh entry under exactly this URL string (its value), a failure
         remembered for it within ``negative_ttl`` (the :class:`_Negative` record), or
         ``_MISS``. Only vetted URLs are ever stored and the policy never changes, so the URL
@@ -386,7 +397,8 @@ class Fetcher(Generic[T]):
             negative = self._negative.get(url, now)
             if negative is None or self._closed:
                 return _MISS
-            self._negative_hits += 1
+            if count_negative:
+                self._negative_hits += 1
             return negative
 
     def _fresh_value(self, url: str, max_age: float | None) -> T | object:
@@ -421,7 +433,7 @@ class Fetcher(Generic[T]):
                 if entry is not None:  # stale-if-error while the failure is cached
                     return _Ok(entry.value, "stale")
                 self._negative_hits += 1
-                return _Err(self._negative_error(url, negative, now))
+                return _Err(self._negative_error(url, negative))
             self._misses += 1
             flight = self._inflight.get(url)
             if flight is not None:
@@ -431,22 +443,28 @@ class Fetcher(Generic[T]):
             self._inflight[url] = new
             return new, True
 
-    def _negative_text(self, url: str, negative: _Negative, now: float | None = None) -> str:
-        """The sentence for a call answered by a remembered failure."""
-        now = self._clock() if now is None else now
+    def _negative_text(self, url: str, negative: _Negative) -> str:
+        """The sentence for a call answered by a remembered failure. It names the failure's
+        times, not ages, so it is the same on every call the record answers: computed once
+        (the last record's sentence is kept), and whatever is memoised downstream by text
+        (the revocation result, the verdict's ``crl`` check) stays a hit (issue 20)."""
+        memo = self._negative_memo
+        if memo is not None and memo[0] is negative:
+            return memo[1]
         shown = _redact(url) if "@" in url or "?" in url else url  # vetted URLs have neither
-        return (
-            f"Not retrying {self._name} {shown} for another {round(negative.until - now)} s: "
-            f"the attempt {round(now - negative.failed_at)} s ago failed ({negative.message})"
+        text = (
+            f"Not retrying {self._name} {shown} before {_utc(negative.until)} "
+            f"(FetchPolicy.negative_ttl): the attempt at {_utc(negative.failed_at)} failed "
+            f"({negative.message})"
         )
+        self._negative_memo = (negative, text)
+        return text
 
-    def _negative_error(
-        self, url: str, negative: _Negative, now: float | None = None
-    ) -> FetchError:
+    def _negative_error(self, url: str, negative: _Negative) -> FetchError:
         return FetchError(
             "negative_cache",
             _redact(url) if "@" in url or "?" in url else url,
-            self._negative_text(url, negative, now),
+            self._negative_text(url, negative),
             cause_kind=cast(FetchErrorKind, negative.kind),
         )
 

@@ -104,6 +104,8 @@ class HttpsSource:
         self._crls: Fetcher[CrlList] = Fetcher(
             _parse_crls, policy=self.policy, expires=_crl_expiry, name="crl", clock=clock
         )
+        # The last remembered CRL failure peek_crl answered, and its error (one slot).
+        self._crl_failure: tuple[_Negative, CertificateFetchError] | None = None
 
     def get(self, url: str) -> CertChain:
         """The chain at ``url`` (cached); CertificateFetchError (436) when it cannot be had."""
@@ -129,9 +131,22 @@ class HttpsSource:
         """The fresh cached chain for ``url``, or None (no I/O)."""
         return self._chains.peek(url)
 
-    def peek_crl(self, url: str) -> CrlList | None:
-        """The fresh cached CRLs for ``url``, or None (no I/O)."""
-        return self._crls.peek(url)
+    def peek_crl(self, url: str) -> CrlList | CertificateFetchError | None:
+        """The fresh cached CRLs for ``url``; a failure remembered for it (within
+        ``negative_ttl``) as the CertificateFetchError :meth:`get_crl` would raise, returned,
+        not raised (the same object for every call the record answers: read it, do not raise
+        it); else None. No I/O: the async verifier answers both without a timer."""
+        hit = self._crls._fresh_hit(url)
+        if hit is _MISS:
+            return None
+        if isinstance(hit, _Negative):
+            memo = self._crl_failure
+            if memo is not None and memo[0] is hit:
+                return memo[1]  # the same record: the same (never raised) error object
+            error = CertificateFetchError(self._crls._negative_text(url, hit), kind=hit.kind)
+            self._crl_failure = (hit, error)
+            return error
+        return hit  # type: ignore[return-value]
 
     def refresh(self, url: str) -> CertChain:
         """The chain at ``url``, fetched again unless the cached one is younger than
@@ -201,6 +216,21 @@ class LayeredSource:
         self._urls = frozenset(certificates)
         self.fallback = fallback
 
+    @property
+    def fallback(self) -> CertificateSource:
+        """The source of every chain not configured (and of CRLs)."""
+        return self._fallback
+
+    @fallback.setter
+    def fallback(self, fallback: CertificateSource) -> None:
+        # Capabilities checked once against their protocols (a runtime Protocol isinstance
+        # costs ~10 us: never per call).
+        self._fallback = fallback
+        self._peek = fallback if isinstance(fallback, PeekableChainSource) else None
+        self._crl = fallback if isinstance(fallback, CrlSource) else None
+        self._peek_crl = fallback if isinstance(fallback, PeekableCrlSource) else None
+        self._refresh = fallback if isinstance(fallback, RefreshableChainSource) else None
+
     def get(self, url: str) -> CertChain:
         """The configured chain for ``url``, else the fallback's."""
         return self._static.get(url) if url in self._urls else self.fallback.get(url)
@@ -215,36 +245,36 @@ class LayeredSource:
         """The configured chain, or the fallback's cached one, without I/O."""
         if url in self._urls:
             return self._static.peek(url)
-        return self.fallback.peek(url) if isinstance(self.fallback, PeekableChainSource) else None
+        return self._peek.peek(url) if self._peek is not None else None
 
-    def peek_crl(self, url: str) -> CrlList | None:
-        """The fallback's cached CRLs, without I/O."""
-        return self.fallback.peek_crl(url) if isinstance(self.fallback, PeekableCrlSource) else None
+    def peek_crl(self, url: str) -> CrlList | CertificateFetchError | None:
+        """The fallback's cached CRLs (or its remembered failure), without I/O."""
+        return self._peek_crl.peek_crl(url) if self._peek_crl is not None else None
 
     def refresh(self, url: str) -> CertChain:
         """Configured chains are fixed; others are refreshed by the fallback."""
-        if url in self._urls or not isinstance(self.fallback, RefreshableChainSource):
+        if url in self._urls or self._refresh is None:
             return self.get(url)
-        return self.fallback.refresh(url)
+        return self._refresh.refresh(url)
 
     async def arefresh(self, url: str) -> CertChain:
         """Async twin of :meth:`refresh`."""
-        if url in self._urls or not isinstance(self.fallback, RefreshableChainSource):
+        if url in self._urls or self._refresh is None:
             return await self.aget(url)
-        return await self.fallback.arefresh(url)
+        return await self._refresh.arefresh(url)
 
     def get_crl(self, url: str) -> CrlList:
         """The fallback's CRL(s) at ``url`` (a :class:`CrlSource` itself, so the verifier asks
         it for CRLs by type, not by probing)."""
-        if not isinstance(self.fallback, CrlSource):
+        if self._crl is None:
             raise CertificateFetchError(f"no CRL source for {url}", kind="unsupported")
-        return tuple(self.fallback.get_crl(url))
+        return tuple(self._crl.get_crl(url))
 
     async def aget_crl(self, url: str) -> CrlList:
         """Async twin of :meth:`get_crl`."""
-        if not isinstance(self.fallback, CrlSource):
+        if self._crl is None:
             raise CertificateFetchError(f"no CRL source for {url}", kind="unsupported")
-        return tuple(await self.fallback.aget_crl(url))
+        return tuple(await self._crl.aget_crl(url))
 
     def stats(self) -> dict[str, Any]:
         """The fallback's counters."""

@@ -114,8 +114,10 @@ class PeekableChainSource(Protocol):
 class PeekableCrlSource(Protocol):
     """A CRL source that can answer from its cache without I/O (see PeekableChainSource)."""
 
-    def peek_crl(self, url: str) -> CrlList | None:
-        """The fresh cached CRLs for ``url``, or None (never fetches, never blocks)."""
+    def peek_crl(self, url: str) -> CrlList | CertificateFetchError | None:
+        """The fresh cached CRLs for ``url``, a failure the source remembers for it (the error
+        :meth:`CrlSource.get_crl` would raise, returned, not raised), or None (never fetches,
+        never blocks)."""
         ...
 
 
