@@ -17,7 +17,7 @@ import itertools
 import os
 import time
 import weakref
-from collections.abc import Generator, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, NoReturn, TypeVar
 
@@ -163,39 +163,36 @@ def _ppt_of(run: _Run | None) -> str | None:
     return run.header.ppt
 
 
-def no_identity_verdict(policy: Policy, detail: str = "no Identity header") -> Verdict:
-    """The verdict for a call without a usable Identity header (RFC 8224 §6.2 step 1)."""
-    if policy.require_identity:
-        return Verdict._build(
-            verstat="No-TN-Validation",
-            attest=None,
-            caller_id="unverified",
-            likely_spoofed=False,
-            error=VerdictError.of(428, "identity_present", detail + " and policy requires one"),
-            origid=None,
-            orig_tn=None,
-            dest_tns=[],
-            iat=None,
-            ppt=None,
-            signer=None,
-            checks=[Check(name="identity_present", ok=False, detail=detail)],
-            warnings=[],
-        )
+def _no_tn_validation(
+    check: Check, warnings: list[str], error: VerdictError | None = None
+) -> Verdict:
+    """A No-TN-Validation verdict about the call as a whole (no PASSporT in it was examined):
+    the one failed ``check``, ``warnings``, and ``error`` when policy makes it one."""
     return Verdict._build(
         verstat="No-TN-Validation",
         attest=None,
         caller_id="unverified",
         likely_spoofed=False,
-        error=None,
+        error=error,
         origid=None,
         orig_tn=None,
         dest_tns=[],
         iat=None,
         ppt=None,
         signer=None,
-        checks=[Check(name="identity_present", ok=False, detail=detail)],
-        warnings=[],
+        checks=[check],
+        warnings=warnings,
     )
+
+
+def no_identity_verdict(policy: Policy, detail: str = "no Identity header") -> Verdict:
+    """The verdict for a call without a usable Identity header (RFC 8224 §6.2 step 1)."""
+    error = (
+        VerdictError.of(428, "identity_present", detail + " and policy requires one")
+        if policy.require_identity
+        else None
+    )
+    return _no_tn_validation(Check(name="identity_present", ok=False, detail=detail), [], error)
 
 
 def _precheck(
@@ -418,6 +415,33 @@ def _unreachable(request: NoReturn) -> NoReturn:
 
 
 _CHAIN_REQUESTS = (FetchChain, RefreshChain)  # a tuple: a union is built on every call
+
+
+class _SourceCall(NamedTuple):
+    """A source method that answers an I/O request, in its sync and async forms."""
+
+    sync: Callable[[str], Any]
+    asynchronous: Callable[[str], Awaitable[Any]]
+    url: str
+
+
+_NEEDS_IO: Any = object()  # _without_io: the request must be answered by a source
+
+
+class _Call:
+    """One call between :meth:`Verifier._begin` and its verdict: the sans-IO steps, the
+    budget, and how many header values were not examined."""
+
+    __slots__ = ("budget", "dropped", "policy", "steps")
+
+    def __init__(
+        self, steps: _Steps[Verdict], budget: _CallBudget, dropped: int, policy: Policy
+    ) -> None:
+        self.steps, self.budget, self.dropped, self.policy = steps, budget, dropped, policy
+
+    def verdict(self, verdict: Verdict) -> Verdict:
+        """The call's verdict, saying which header values were not examined."""
+        return _with_dropped(verdict, self.dropped, self.policy) if self.dropped else verdict
 
 
 class _CallBudget:
@@ -708,21 +732,7 @@ def _not_examined(dropped: int, policy: Policy) -> Verdict:
         f"{dropped} Identity header(s) beyond the first {policy.max_identity_headers} "
         "not examined (Policy.max_identity_headers)"
     )
-    return Verdict._build(
-        verstat="No-TN-Validation",
-        attest=None,
-        caller_id="unverified",
-        likely_spoofed=False,
-        error=None,
-        origid=None,
-        orig_tn=None,
-        dest_tns=[],
-        iat=None,
-        ppt=None,
-        signer=None,
-        checks=[Check("identity_headers", False, detail)],
-        warnings=[detail],
-    )
+    return _no_tn_validation(Check("identity_headers", False, detail), [detail])
 
 
 _RANK = {"A": 0, "B": 1, "C": 2, None: 3}
@@ -1025,56 +1035,67 @@ class Verifier:
             return self._crl_peek.peek_crl(request.url)
         return None
 
-    def _io(self, request: IoRequest, budget: _CallBudget) -> Any:
-        """The sync answer to one I/O request of :meth:`_header_steps`: the object, or the
-        error that says why it could not be had (the budget's refusal without I/O)."""
+    def _without_io(self, request: IoRequest, budget: _CallBudget) -> Any:
+        """The answer to ``request`` that needs no I/O, or :data:`_NEEDS_IO`: the cache first
+        (a chain or CRL held, a CRL failure remembered: no deadline to set, nothing raised);
+        past the budget only an object held counts (see :meth:`_cached`), else the refusal."""
         refusal = budget.refusal(request, time.monotonic())
-        # The cache first (a chain or CRL held, a CRL failure remembered: no I/O, no deadline
-        # to set, nothing raised); past the budget, only an object held counts (see _cached).
         hit = self._cached(request)
         if hit is not None and (refusal is None or not isinstance(hit, CertificateFetchError)):
             return hit
-        if refusal is not None:
-            return refusal
-        src = self.source
-        try:
-            with call_deadline(budget.deadline):
-                return self._io_answer(src, request)
-        except (CertificateFetchError, FetchError) as e:
-            return e
+        return refusal if refusal is not None else _NEEDS_IO
 
-    def _io_answer(self, src: ChainSource, request: IoRequest) -> Any:
-        """The source's answer to ``request`` (may block: under the call's deadline)."""
+    def _source_call(self, request: IoRequest) -> _SourceCall | Any:
+        """Which source method answers ``request`` (its sync and async forms and the URL), or
+        the answer itself when no source is asked (configured rcd content, no CRL source, a
+        source that cannot refresh). One dispatch for both drivers."""
         match request:
             case FetchChain(url=url):
-                return src.get(url)
+                return _SourceCall(self.source.get, self.source.aget, url)
             case RefreshChain(url=url):
-                return self._refreshable.refresh(url) if self._refreshable else None
+                r = self._refreshable
+                return _SourceCall(r.refresh, r.arefresh, url) if r is not None else None
             case FetchCrl(url=url):
-                if self._crl_source is None:
+                c = self._crl_source
+                if c is None:
                     return CertificateFetchError("no CRL source", kind="not_found")
-                return self._crl_source.get_crl(url)
+                return _SourceCall(c.get_crl, c.aget_crl, url)
             case FetchRcd(url=url):
                 if url in self._rcd_content:
                     return self._rcd_content[url]
-                return self._rcd_fetcher().get(url)
+                f = self._rcd_fetcher()
+                return _SourceCall(f.get, f.aget, url)
             case _:
                 _unreachable(request)
 
+    def _io(self, request: IoRequest, budget: _CallBudget) -> Any:
+        """The sync answer to one I/O request of :meth:`_header_steps`: the object, or the
+        error that says why it could not be had (the budget's refusal without I/O)."""
+        answer = self._without_io(request, budget)
+        if answer is not _NEEDS_IO:
+            return answer
+        call = self._source_call(request)
+        if not isinstance(call, _SourceCall):
+            return call
+        try:
+            with call_deadline(budget.deadline):  # our transport cuts its waits to it
+                return call.sync(call.url)
+        except (CertificateFetchError, FetchError) as e:
+            return e
+
     async def _aio(self, request: IoRequest, budget: _CallBudget) -> Any:
         """The async answer to one I/O request of :meth:`_header_steps`, cut at the call's
-        deadline (a source that never answers cannot hold the call)."""
-        refusal = budget.refusal(request, time.monotonic())
-        # A cached answer needs no await and so no timer (a cancel scope costs ~8 us), and is
-        # given even past the budget (see _cached).
-        hit = self._cached(request)
-        if hit is not None and (refusal is None or not isinstance(hit, CertificateFetchError)):
-            return hit
-        if refusal is not None:
-            return refusal
+        deadline (a source that never answers cannot hold the call). A cached answer needs no
+        await and so no timer (a cancel scope costs ~8 us)."""
+        answer = self._without_io(request, budget)
+        if answer is not _NEEDS_IO:
+            return answer
+        call = self._source_call(request)
+        if not isinstance(call, _SourceCall):
+            return call
         try:
             with call_deadline(budget.deadline), anyio.fail_after(budget.left(time.monotonic())):
-                return await self._aio_answer(request)
+                return await call.asynchronous(call.url)
         except TimeoutError:
             return CertificateFetchError(
                 f"the call's I/O deadline ({self.policy.call_deadline:g} s, "
@@ -1083,24 +1104,6 @@ class Verifier:
             )
         except (CertificateFetchError, FetchError) as e:
             return e
-
-    async def _aio_answer(self, request: IoRequest) -> Any:
-        src = self.source
-        match request:
-            case FetchChain(url=url):
-                return await src.aget(url)
-            case RefreshChain(url=url):
-                return await self._refreshable.arefresh(url) if self._refreshable else None
-            case FetchCrl(url=url):
-                if self._crl_source is None:
-                    return CertificateFetchError("no CRL source", kind="not_found")
-                return await self._crl_source.aget_crl(url)
-            case FetchRcd(url=url):
-                if url in self._rcd_content:
-                    return self._rcd_content[url]
-                return await self._rcd_fetcher().aget(url)
-            case _:
-                _unreachable(request)
 
     def _prepare(
         self, identity: object, orig: object, dest: object, now: float | None
@@ -1152,37 +1155,16 @@ class Verifier:
         ``retargeting`` adds the Request-URI number and History-Info/Diversion numbers of the
         request (:class:`~shakenkit.core.div.Retargeting`; :meth:`verify_sip` fills it in).
         """
-        budget = _CallBudget(self.policy, time.monotonic())
-        return self._verify_within(identity, orig, dest, now, date, retargeting, budget)
-
-    def _verify_within(
-        self,
-        identity: object,
-        orig: object,
-        dest: object,
-        now: float | None,
-        date: int | None,
-        retargeting: Retargeting | None,
-        budget: _CallBudget,
-    ) -> Verdict:
-        """:meth:`verify` within ``budget`` (one call's; :meth:`verify_sip` shares one among
-        the header lines of a request)."""
-        prep = self._prepare(identity, orig, dest, now)
-        if isinstance(prep, Verdict):
-            return prep
-        values, dropped = self._examined(prep[0], budget)
-        if not values:
-            return _not_examined(dropped, self.policy)
-        steps = self._call_steps(values, *prep[1:], date, retargeting)
-        # The call's I/O deadline is set by _io around each request that may wait
-        # (none for answers held in a cache: the hot path sets no context variable).
+        call = self._begin(identity, orig, dest, now, date, retargeting)
+        if isinstance(call, Verdict):
+            return call
+        steps, budget = call.steps, call.budget
         try:
             request = next(steps)
             while True:
                 request = steps.send(self._io(request, budget))
         except StopIteration as done:
-            verdict: Verdict = done.value
-        return _with_dropped(verdict, dropped, self.policy) if dropped else verdict
+            return call.verdict(done.value)
 
     async def averify(
         self,
@@ -1195,10 +1177,18 @@ class Verifier:
         retargeting: Retargeting | None = None,
     ) -> Verdict:
         """Async twin of :meth:`verify` (same rules, same verdicts)."""
-        budget = _CallBudget(self.policy, time.monotonic())
-        return await self._averify_within(identity, orig, dest, now, date, retargeting, budget)
+        call = self._begin(identity, orig, dest, now, date, retargeting)
+        if isinstance(call, Verdict):
+            return call
+        steps, budget = call.steps, call.budget
+        try:
+            request = next(steps)
+            while True:
+                request = steps.send(await self._aio(request, budget))
+        except StopIteration as done:
+            return call.verdict(done.value)
 
-    async def _averify_within(
+    def _begin(
         self,
         identity: object,
         orig: object,
@@ -1206,9 +1196,11 @@ class Verifier:
         now: float | None,
         date: int | None,
         retargeting: Retargeting | None,
-        budget: _CallBudget,
-    ) -> Verdict:
-        """Async twin of :meth:`_verify_within`."""
+    ) -> Verdict | _Call:
+        """What :meth:`verify` and :meth:`averify` share before their first I/O: the input
+        checks, the call's budget, the header values examined and the sans-IO steps (or the
+        verdict, when no I/O can be needed). The drivers differ only in how they answer."""
+        budget = _CallBudget(self.policy, time.monotonic())
         prep = self._prepare(identity, orig, dest, now)
         if isinstance(prep, Verdict):
             return prep
@@ -1216,15 +1208,7 @@ class Verifier:
         if not values:
             return _not_examined(dropped, self.policy)
         steps = self._call_steps(values, *prep[1:], date, retargeting)
-        # The call's I/O deadline is set by _aio around each request that may wait
-        # (none for answers held in a cache: the hot path sets no context variable).
-        try:
-            request = next(steps)
-            while True:
-                request = steps.send(await self._aio(request, budget))
-        except StopIteration as done:
-            verdict: Verdict = done.value
-        return _with_dropped(verdict, dropped, self.policy) if dropped else verdict
+        return _Call(steps, budget, dropped, self.policy)
 
     @staticmethod
     def _examined(
