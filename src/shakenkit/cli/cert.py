@@ -11,9 +11,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ..errors import ShakenError
-from ..repository.fetch import FetchPolicy
 from ..repository.https import HttpsSource
-from .options import STRICT_PROFILE_HELP, UsageError, read_file, safe
+from .options import STRICT_PROFILE_HELP, UsageError, read_file, safe, stipa_fetch_policy
 
 __all__ = ["add_parser", "run"]
 
@@ -38,7 +37,7 @@ def _cert_inputs(args: argparse.Namespace) -> Any:
         for item in args.inputs:
             if item.lower().startswith(("https://", "http://")):
                 if source is None:
-                    source = HttpsSource(_cert_fetch_policy(args))
+                    source = HttpsSource(stipa_fetch_policy(args))
                 try:
                     yield item, source.get(item), None
                 except CertificateFetchError as e:
@@ -52,23 +51,6 @@ def _cert_inputs(args: argparse.Namespace) -> Any:
     finally:
         if source is not None:
             source.close()
-
-
-def _cert_fetch_policy(args: argparse.Namespace) -> FetchPolicy:
-    if args.tls_ca is not None:
-        read_file(args.tls_ca, "TLS CA file")
-    if not args.timeout > 0:
-        raise UsageError("--timeout must be positive")
-    default = FetchPolicy()
-    try:
-        return FetchPolicy(
-            allow_hosts=frozenset(args.allow_host),
-            tls_ca_file=args.tls_ca,
-            total_timeout=args.timeout,
-            connect_timeout=min(default.connect_timeout, args.timeout),
-        )
-    except ValueError as e:
-        raise UsageError(str(e)) from e
 
 
 def _cert_text(item: str, obj: dict[str, Any]) -> str:

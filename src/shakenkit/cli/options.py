@@ -376,8 +376,8 @@ def stipa_credentials(args: argparse.Namespace) -> Any:
 
 
 def stipa_fetch_policy(args: argparse.Namespace) -> FetchPolicy:
-    """The fetch policy of ``--tls-ca``, ``--allow-host`` and ``--timeout`` for the STI-PA API
-    and the list signer's ``x5u``. Raises UsageError."""
+    """The fetch policy of ``--tls-ca``, ``--allow-host`` and ``--timeout`` alone (the STI-PA
+    API and the list signer's ``x5u``; ``shakenkit cert`` URLs). Raises UsageError."""
     if args.tls_ca is not None:
         read_file(args.tls_ca, "TLS CA file")
     if not args.timeout > 0:

@@ -1068,13 +1068,16 @@ class Verifier:
             case _:
                 _unreachable(request)
 
+    def _plan(self, request: IoRequest, budget: _CallBudget) -> _SourceCall | Any:
+        """How ``request`` is answered, for both drivers: the answer itself when no source
+        needs asking (cache, budget refusal, configured content), else the source call."""
+        answer = self._without_io(request, budget)
+        return answer if answer is not _NEEDS_IO else self._source_call(request)
+
     def _io(self, request: IoRequest, budget: _CallBudget) -> Any:
         """The sync answer to one I/O request of :meth:`_header_steps`: the object, or the
         error that says why it could not be had (the budget's refusal without I/O)."""
-        answer = self._without_io(request, budget)
-        if answer is not _NEEDS_IO:
-            return answer
-        call = self._source_call(request)
+        call = self._plan(request, budget)
         if not isinstance(call, _SourceCall):
             return call
         try:
@@ -1087,10 +1090,7 @@ class Verifier:
         """The async answer to one I/O request of :meth:`_header_steps`, cut at the call's
         deadline (a source that never answers cannot hold the call). A cached answer needs no
         await and so no timer (a cancel scope costs ~8 us)."""
-        answer = self._without_io(request, budget)
-        if answer is not _NEEDS_IO:
-            return answer
-        call = self._source_call(request)
+        call = self._plan(request, budget)
         if not isinstance(call, _SourceCall):
             return call
         try:
