@@ -65,7 +65,6 @@ with --stipa-api); /healthz reports a list past its exp (docs/trust.md).
 """
 
 NOW_HELP = "verification time for requests without 'time' (default: the current time; labs)"
-_ANCHOR_SUFFIXES = (".pem", ".crt", ".cer", ".der")  # as --trust DIR reads (cli.options)
 # Options that are not configuration of the workers (argparse bookkeeping).
 _NOT_CONFIG = frozenset({"parser", "command"})
 
@@ -257,7 +256,7 @@ class VerifierLoader:
         from pathlib import Path
 
         from ..certs.crl import load_crls
-        from ..certs.trust import TrustStore
+        from ..certs.trust import ANCHOR_SUFFIXES, TrustStore
 
         checks: list[tuple[str, str, Callable[[bytes], object]]] = [
             ("--crl", path, load_crls) for path in self.args.crl
@@ -268,7 +267,7 @@ class VerifierLoader:
                 sorted(
                     str(f)
                     for f in p.iterdir()
-                    if f.is_file() and f.suffix.lower() in _ANCHOR_SUFFIXES
+                    if f.is_file() and f.suffix.lower() in ANCHOR_SUFFIXES
                 )
                 if p.is_dir()
                 else [spec]
