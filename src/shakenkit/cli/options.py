@@ -394,6 +394,18 @@ def stipa_fetch_policy(args: argparse.Namespace) -> FetchPolicy:
         raise UsageError(str(e)) from e
 
 
+def stipa_client(args: argparse.Namespace, policy: FetchPolicy) -> Any:
+    """The :class:`~shakenkit.repository.stipa.StipaClient` of ``--stipa-api`` (shared by
+    ``trust update`` and ``serve``). Raises UsageError."""
+    from ..errors import CaListError
+    from ..repository.stipa import StipaClient
+
+    try:
+        return StipaClient(args.stipa_api, policy)
+    except CaListError as e:
+        raise UsageError(f"--stipa-api: {e.detail}") from e
+
+
 def cert_map(specs: list[str]) -> dict[str, bytes]:
     """``--cert URL=PEM_FILE`` options, read. Raises UsageError."""
     certs: dict[str, bytes] = {}

@@ -26,6 +26,7 @@ from .options import (
     fetch_policy,
     finite_float,
     load_signing_key,
+    stipa_client,
     stipa_credentials,
     stipa_fetch_policy,
     stipa_roots,
@@ -173,18 +174,13 @@ def _with_trust_dir(args: argparse.Namespace) -> argparse.Namespace:
 
 def _stipa_puller(args: argparse.Namespace) -> Any:
     """The pull of the CA list ``--stipa-api`` describes (UsageError on bad options)."""
-    from ..errors import CaListError
     from ..repository.https import HttpsSource, LayeredSource
-    from ..repository.stipa import StipaClient
     from ..service.trust_refresh import StipaPuller
 
     roots = stipa_roots(args)
     credentials = stipa_credentials(args)
     policy = stipa_fetch_policy(args)
-    try:
-        client = StipaClient(args.stipa_api, policy)
-    except CaListError as e:
-        raise UsageError(f"--stipa-api: {e.detail}") from e
+    client = stipa_client(args, policy)
     https = HttpsSource(policy)
     certs = cert_map(args.cert)
     source = LayeredSource(certs, https) if certs else https

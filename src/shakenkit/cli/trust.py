@@ -26,6 +26,7 @@ from .options import (
     cert_map,
     finite_float,
     safe,
+    stipa_client,
     stipa_credentials,
     stipa_fetch_policy,
     stipa_roots,
@@ -132,7 +133,7 @@ def _warn(text: str) -> None:
 def _update(args: argparse.Namespace, out: TextIO) -> int:
     from ..repository.https import HttpsSource, LayeredSource
     from ..repository.sources import CertificateSource
-    from ..repository.stipa import StipaClient, update_trust_dir
+    from ..repository.stipa import update_trust_dir
     from ..repository.trustdir import read_trust_state
 
     roots = stipa_roots(args)
@@ -154,10 +155,7 @@ def _update(args: argparse.Namespace, out: TextIO) -> int:
         )
     else:
         credentials = stipa_credentials(args)
-        try:
-            client = StipaClient(args.stipa_api, policy)
-        except CaListError as e:
-            raise UsageError(f"--stipa-api: {e.detail}") from e
+        client = stipa_client(args, policy)
     https = HttpsSource(policy)
     source: CertificateSource = LayeredSource(certs, https) if certs else https
     try:
