@@ -23,6 +23,7 @@ from .options import (
     STIPA_API_HELP,
     UsageError,
     add_stipa_options,
+    add_tls_options,
     cert_map,
     finite_float,
     safe,
@@ -91,14 +92,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="serve this certificate chain for this x5u URL instead of fetching it; repeatable",
     )
     g = u.add_argument_group("fetching (the STI-PA API and the list signer's x5u)")
-    g.add_argument("--tls-ca", metavar="PEM", default=None, help="trust this CA for TLS (labs)")
-    g.add_argument(
-        "--allow-host",
-        action="append",
-        default=[],
-        metavar="HOST[:PORT]",
-        help="allow this host (any address, e.g. 127.0.0.1) and port; repeatable",
-    )
+    add_tls_options(g)
     g.add_argument(
         "--timeout",
         type=finite_float,
