@@ -12,7 +12,14 @@ from typing import Any, TextIO
 
 from ..errors import ShakenError
 from ..repository.https import HttpsSource
-from .options import STRICT_PROFILE_HELP, UsageError, read_file, safe, stipa_fetch_policy
+from .options import (
+    STRICT_PROFILE_HELP,
+    UsageError,
+    add_tls_options,
+    read_file,
+    safe,
+    stipa_fetch_policy,
+)
 
 __all__ = ["add_parser", "run"]
 
@@ -123,14 +130,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     c.add_argument("--strict-profile", action="store_true", help=STRICT_PROFILE_HELP)
     g = c.add_argument_group("fetching URLs")
-    g.add_argument("--tls-ca", metavar="PEM", default=None, help="trust this CA for TLS (labs)")
-    g.add_argument(
-        "--allow-host",
-        action="append",
-        default=[],
-        metavar="HOST[:PORT]",
-        help="allow this host (any address) and port; repeatable",
-    )
+    add_tls_options(g)
     g.add_argument(
         "--timeout", type=float, default=5.0, metavar="SECONDS", help="per fetch (default 5)"
     )

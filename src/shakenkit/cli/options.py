@@ -131,19 +131,7 @@ def add_verification_options(
     g = p.add_argument_group(
         "fetching x5u and CRLs (live by default, for URLs not given with --cert)"
     )
-    g.add_argument(
-        "--tls-ca",
-        metavar="PEM",
-        default=None,
-        help="trust this CA for the certificate repositories' TLS (labs)",
-    )
-    g.add_argument(
-        "--allow-host",
-        action="append",
-        default=[],
-        metavar="HOST[:PORT]",
-        help="allow this host (any address, e.g. 127.0.0.1) and port; repeatable",
-    )
+    add_tls_options(g, tls_ca_help="trust this CA for the certificate repositories' TLS (labs)")
     g.add_argument(
         "--cache-dir", metavar="DIR", default=None, help="persistent certificate cache directory"
     )
@@ -181,6 +169,19 @@ def add_verification_options(
     )
     g.add_argument(
         "--offline", action="store_true", help="never fetch: only certificates given with --cert"
+    )
+
+
+def add_tls_options(g: Any, *, tls_ca_help: str = "trust this CA for TLS (labs)") -> None:
+    """``--tls-ca`` and ``--allow-host`` (every command that fetches; :func:`fetch_policy`,
+    :func:`stipa_fetch_policy`) in the argument group ``g``."""
+    g.add_argument("--tls-ca", metavar="PEM", default=None, help=tls_ca_help)
+    g.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="HOST[:PORT]",
+        help="allow this host (any address, e.g. 127.0.0.1) and port; repeatable",
     )
 
 
@@ -392,6 +393,18 @@ def stipa_fetch_policy(args: argparse.Namespace) -> FetchPolicy:
         )
     except ValueError as e:
         raise UsageError(str(e)) from e
+
+
+def stipa_client(args: argparse.Namespace, policy: FetchPolicy) -> Any:
+    """The :class:`~shakenkit.repository.stipa.StipaClient` of ``--stipa-api`` (shared by
+    ``trust update`` and ``serve``). Raises UsageError."""
+    from ..errors import CaListError
+    from ..repository.stipa import StipaClient
+
+    try:
+        return StipaClient(args.stipa_api, policy)
+    except CaListError as e:
+        raise UsageError(f"--stipa-api: {e.detail}") from e
 
 
 def cert_map(specs: list[str]) -> dict[str, bytes]:

@@ -26,6 +26,7 @@ from .options import (
     fetch_policy,
     finite_float,
     load_signing_key,
+    stipa_client,
     stipa_credentials,
     stipa_fetch_policy,
     stipa_roots,
@@ -65,7 +66,6 @@ with --stipa-api); /healthz reports a list past its exp (docs/trust.md).
 """
 
 NOW_HELP = "verification time for requests without 'time' (default: the current time; labs)"
-_ANCHOR_SUFFIXES = (".pem", ".crt", ".cer", ".der")  # as --trust DIR reads (cli.options)
 # Options that are not configuration of the workers (argparse bookkeeping).
 _NOT_CONFIG = frozenset({"parser", "command"})
 
@@ -174,18 +174,13 @@ def _with_trust_dir(args: argparse.Namespace) -> argparse.Namespace:
 
 def _stipa_puller(args: argparse.Namespace) -> Any:
     """The pull of the CA list ``--stipa-api`` describes (UsageError on bad options)."""
-    from ..errors import CaListError
     from ..repository.https import HttpsSource, LayeredSource
-    from ..repository.stipa import StipaClient
     from ..service.trust_refresh import StipaPuller
 
     roots = stipa_roots(args)
     credentials = stipa_credentials(args)
     policy = stipa_fetch_policy(args)
-    try:
-        client = StipaClient(args.stipa_api, policy)
-    except CaListError as e:
-        raise UsageError(f"--stipa-api: {e.detail}") from e
+    client = stipa_client(args, policy)
     https = HttpsSource(policy)
     certs = cert_map(args.cert)
     source = LayeredSource(certs, https) if certs else https
@@ -257,7 +252,7 @@ class VerifierLoader:
         from pathlib import Path
 
         from ..certs.crl import load_crls
-        from ..certs.trust import TrustStore
+        from ..certs.trust import ANCHOR_SUFFIXES, TrustStore
 
         checks: list[tuple[str, str, Callable[[bytes], object]]] = [
             ("--crl", path, load_crls) for path in self.args.crl
@@ -268,7 +263,7 @@ class VerifierLoader:
                 sorted(
                     str(f)
                     for f in p.iterdir()
-                    if f.is_file() and f.suffix.lower() in _ANCHOR_SUFFIXES
+                    if f.is_file() and f.suffix.lower() in ANCHOR_SUFFIXES
                 )
                 if p.is_dir()
                 else [spec]

@@ -23,9 +23,11 @@ from .options import (
     STIPA_API_HELP,
     UsageError,
     add_stipa_options,
+    add_tls_options,
     cert_map,
     finite_float,
     safe,
+    stipa_client,
     stipa_credentials,
     stipa_fetch_policy,
     stipa_roots,
@@ -90,14 +92,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="serve this certificate chain for this x5u URL instead of fetching it; repeatable",
     )
     g = u.add_argument_group("fetching (the STI-PA API and the list signer's x5u)")
-    g.add_argument("--tls-ca", metavar="PEM", default=None, help="trust this CA for TLS (labs)")
-    g.add_argument(
-        "--allow-host",
-        action="append",
-        default=[],
-        metavar="HOST[:PORT]",
-        help="allow this host (any address, e.g. 127.0.0.1) and port; repeatable",
-    )
+    add_tls_options(g)
     g.add_argument(
         "--timeout",
         type=finite_float,
@@ -132,7 +127,7 @@ def _warn(text: str) -> None:
 def _update(args: argparse.Namespace, out: TextIO) -> int:
     from ..repository.https import HttpsSource, LayeredSource
     from ..repository.sources import CertificateSource
-    from ..repository.stipa import StipaClient, update_trust_dir
+    from ..repository.stipa import update_trust_dir
     from ..repository.trustdir import read_trust_state
 
     roots = stipa_roots(args)
@@ -154,10 +149,7 @@ def _update(args: argparse.Namespace, out: TextIO) -> int:
         )
     else:
         credentials = stipa_credentials(args)
-        try:
-            client = StipaClient(args.stipa_api, policy)
-        except CaListError as e:
-            raise UsageError(f"--stipa-api: {e.detail}") from e
+        client = stipa_client(args, policy)
     https = HttpsSource(policy)
     source: CertificateSource = LayeredSource(certs, https) if certs else https
     try:

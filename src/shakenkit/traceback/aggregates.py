@@ -289,6 +289,17 @@ def _merge_groups(mine: dict[_K, _Group], theirs: dict[_K, _Group]) -> None:
         m.merge(g)
 
 
+def _add_counts(mine: dict[_K, list[int]], theirs: dict[_K, list[int]]) -> None:
+    """Add ``theirs`` rows of counts into ``mine``, column by column (a new key: a copy)."""
+    for k, row in theirs.items():
+        m = mine.get(k)
+        if m is None:
+            mine[k] = list(row)
+        else:
+            for i, n in enumerate(row):
+                m[i] += n
+
+
 def _key_sort(k: SignerKey) -> tuple[str, str, str]:
     return (k[0] or "", k[1] or "", k[2] or "")
 
@@ -501,26 +512,14 @@ class Aggregator:
         _merge_groups(self._origids, other._origids)
         _merge_groups(self._gateways, other._gateways)
         _merge_groups(self._retargeters, other._retargeters)
-        for minute, row in other._timeline.items():
-            mine_row = self._timeline.get(minute)
-            if mine_row is None:
-                self._timeline[minute] = list(row)
-            else:
-                for i in range(3):
-                    mine_row[i] += row[i]
+        _add_counts(self._timeline, other._timeline)
         self._matches.extend(other._matches)
         for number, g in other._complained.items():
             mine = self._complained.get(number)
             if mine is None:
                 mine = self._complained[number] = _Complained()
             mine.merge(g)
-        for key, row in other._evsigners.items():
-            mine_ev = self._evsigners.get(key)
-            if mine_ev is None:
-                self._evsigners[key] = list(row)
-            else:
-                for i in range(5):
-                    mine_ev[i] += row[i]
+        _add_counts(self._evsigners, other._evsigners)
         self.complained += other.complained
         self.unassigned += other.unassigned
         self.no_signer += other.no_signer

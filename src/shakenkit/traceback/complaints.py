@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..core.tn import canonicalize_tn
-from .tabular import MAX_FIELD_CHARS, EvidenceError, Table, open_table
+from .tabular import MAX_FIELD_CHARS, EvidenceError, Table, cell, open_table
 
 __all__ = [
     "DEFAULT_WINDOW_DAYS",
@@ -189,19 +189,12 @@ def _recognise(table: Table) -> _Format:
     for fmt in FORMATS:
         if fmt.number[0] in keys and keys & {*fmt.date, *fmt.fallback_date}:
             return fmt
-    shown = ", ".join(h[:40] for h in table.header[:8])
-    raise EvidenceError(
-        f"complaints {table.path}: unknown format: the header ({shown}) is neither the FTC "
-        "Do-Not-Call complaint data (Company_Phone_Number, Created_Date, Violation_Date, ...) "
-        "nor the FCC consumer complaint data (Caller ID Number, Date of Issue, ...)"
+    raise table.unknown_format(
+        "complaints",
+        "is neither the FTC Do-Not-Call complaint data (Company_Phone_Number, Created_Date, "
+        "Violation_Date, ...) nor the FCC consumer complaint data (Caller ID Number, Date of "
+        "Issue, ...)",
     )
-
-
-def _cell(row: list[str], i: int | None) -> str:
-    if i is None or i >= len(row):
-        return ""
-    v = row[i]
-    return v if len(v) <= MAX_FIELD_CHARS else v[:MAX_FIELD_CHARS]
 
 
 def _scan(
@@ -407,8 +400,8 @@ class ComplaintIndex:
 
         def emit(number: str, day: int, row: list[str], table: Table, fmt: _Format) -> None:
             if number in numbers:
-                subject = _cell(row, table.column(*fmt.subject)).strip()[:200]
-                kind = _cell(row, table.column(*fmt.kind)).strip()[:80]
+                subject = cell(row, table.column(*fmt.subject)).strip()[:200]
+                kind = cell(row, table.column(*fmt.kind)).strip()[:80]
                 out.append(ComplaintRow(number, day, subject, kind, fmt.name))
 
         for f in self.files:

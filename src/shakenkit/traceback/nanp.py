@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .tabular import EvidenceError, header_key, open_table
+from .tabular import EvidenceError, cell, header_key, open_table
 
 __all__ = ["ExchangeTable", "read_exchanges"]
 
@@ -81,10 +81,6 @@ class ExchangeTable:
         }
 
 
-def _cell(row: list[str], i: int | None) -> str:
-    return row[i][:64] if i is not None and i < len(row) else ""
-
-
 def _code(value: str) -> tuple[int, int] | None:
     m = _CODE.match(value[:64])
     return None if m is None else (int(m.group(1)), int(m.group(2)))
@@ -114,22 +110,21 @@ def read_exchanges(path: str | os.PathLike[str]) -> ExchangeTable:
             out.rows += 1
             combined = 0
         else:
-            shown = ", ".join(h[:40] for h in table.header[:8])
-            raise EvidenceError(
-                f"NANP exchanges {out.path}: unknown format: the header ({shown}) has neither "
-                "an NPA-NXX column (NANPA's code assignment report) nor NPA and NXX columns, "
-                "and the file is not a list of NPA-NXX codes"
+            raise table.unknown_format(
+                "NANP exchanges",
+                "has neither an NPA-NXX column (NANPA's code assignment report) nor NPA and NXX "
+                "columns, and the file is not a list of NPA-NXX codes",
             )
         for row in rows:
             out.rows += 1
             if combined is not None:
-                code = _code(_cell(row, combined))
+                code = _code(cell(row, combined, 64))
             else:
-                code = _code(f"{_cell(row, npa_col).strip()}-{_cell(row, nxx_col).strip()}")
+                code = _code(f"{cell(row, npa_col, 64).strip()}-{cell(row, nxx_col, 64).strip()}")
             if code is None:
                 out.unusable += 1
                 continue
-            use = header_key(_cell(row, use_col)[:40])
+            use = header_key(cell(row, use_col, 64)[:40])
             out.add(code[0], code[1], use_col is None or use in _ASSIGNED)
     if out.assigned_codes == 0:
         raise EvidenceError(f"NANP exchanges {out.path}: no assigned NPA-NXX code in the file")

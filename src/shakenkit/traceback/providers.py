@@ -132,11 +132,10 @@ def _read(path: str | os.PathLike[str], table_out: dict[str, Provider]) -> Provi
             frn_col = table.column("frn", "fccregistrationnumberfrn", "fccregistrationnumber")
             number_col = table.column("number", "rmdnumber")
         else:
-            shown = ", ".join(h[:40] for h in table.header[:8])
-            raise EvidenceError(
-                f"providers {table.path}: unknown format: the header ({shown}) is neither "
-                "'ocn,name,rmd_status' nor a Robocall Mitigation Database export "
-                "(business_name, implementation, ... and an ocn column)"
+            raise table.unknown_format(
+                "providers",
+                "is neither 'ocn,name,rmd_status' nor a Robocall Mitigation Database export "
+                "(business_name, implementation, ... and an ocn column)",
             )
         stats = ProviderFile(table.path, fmt)
         for row in table.rows:

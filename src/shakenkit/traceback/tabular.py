@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
-__all__ = ["EvidenceError", "Table", "header_key", "open_table"]
+__all__ = ["EvidenceError", "Table", "cell", "header_key", "open_table"]
 
 
 class EvidenceError(ValueError):
@@ -59,6 +59,21 @@ class Table:
             if n in self.keys:
                 return self.keys.index(n)
         return None
+
+    def unknown_format(self, what: str, expected: str) -> EvidenceError:
+        """The error for a header in no known format: ``what``, the file, the header's first
+        cells, then ``expected`` (what the header is not)."""
+        shown = ", ".join(h[:40] for h in self.header[:8])
+        return EvidenceError(f"{what} {self.path}: unknown format: the header ({shown}) {expected}")
+
+
+def cell(row: list[str], i: int | None, limit: int = MAX_FIELD_CHARS) -> str:
+    """Cell ``i`` of ``row`` cut to ``limit`` characters; ``""`` when the column is absent
+    (``i`` None) or the row is short."""
+    if i is None or i >= len(row):
+        return ""
+    v = row[i]
+    return v if len(v) <= limit else v[:limit]
 
 
 def _text(path: str) -> IO[str]:
