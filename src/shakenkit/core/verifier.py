@@ -1093,14 +1093,18 @@ class Verifier:
         call = self._plan(request, budget)
         if not isinstance(call, _SourceCall):
             return call
+        given = budget.left(time.monotonic())
         try:
-            with call_deadline(budget.deadline), anyio.fail_after(budget.left(time.monotonic())):
+            with call_deadline(budget.deadline), anyio.fail_after(given):
                 return await call.asynchronous(call.url)
         except TimeoutError:
+            # Under half the call's time left when it started: the call's earlier headers
+            # spent it, so this is no repository failure (a CRL is then "not checked", 437).
+            cut = given < self.policy.call_deadline / 2
             return CertificateFetchError(
                 f"the call's I/O deadline ({self.policy.call_deadline:g} s, "
                 "Policy.call_deadline) was spent waiting for this fetch",
-                kind="timeout",
+                kind=_REFUSED_DEADLINE if cut else "timeout",
             )
         except (CertificateFetchError, FetchError) as e:
             return e

@@ -14,6 +14,9 @@ FetchErrorKind = Literal[
     "connect",
     "tls",
     "timeout",
+    # Cut short by the deadline of the call that asked (its earlier headers spent the time):
+    # not the host's failure, so never remembered for the URL (docs/security.md).
+    "call_deadline",
     "http_status",
     "redirect",
     "too_large",

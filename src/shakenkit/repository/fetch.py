@@ -533,10 +533,13 @@ class Fetcher(Generic[T]):
                 message = f"Could not fetch {self._name} {shown}: {result.reason}."
                 error = FetchError(result.kind, shown, message)
                 error.__cause__ = result.__cause__
-                self._negative.put(
-                    url,
-                    _Negative.of(url, result.kind, result.reason, now, self._policy.negative_ttl),
-                )
+                if result.kind != "call_deadline":  # the caller's time ran out, not the host
+                    self._negative.put(
+                        url,
+                        _Negative.of(
+                            url, result.kind, result.reason, now, self._policy.negative_ttl
+                        ),
+                    )
                 if stale is not None:
                     self._cache.put(url, stale)
                     outcome = _Ok(stale.value, "stale")

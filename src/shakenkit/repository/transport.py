@@ -665,9 +665,26 @@ class _HttpTransport:
         left = call_time_left()
         if left is not None and left < own:
             if left <= 0:
-                raise _Failure("timeout", "the call's time for I/O was spent before this fetch")
+                raise _Failure(
+                    "call_deadline", "the call's time for I/O was spent before this fetch"
+                )
             own = left
         return time.monotonic() + own
+
+    def _cut_by_call(self) -> bool:
+        """Has the call's deadline left this fetch under half of its own total time? Then a
+        timeout is the call's doing (its earlier headers spent the time), not the host's."""
+        left = call_time_left()
+        return left is not None and left < self._policy.total_timeout / 2
+
+    def _failure_of(self, exc: BaseException, cut: bool) -> _Failure:
+        """:meth:`_as_failure`, with a timeout of a fetch the call cut short named so."""
+        failure = self._as_failure(exc)
+        if cut and failure.kind == "timeout":
+            return _Failure(
+                "call_deadline", f"{failure.reason} (cut short by the call's deadline)"
+            )
+        return failure
 
     def request(
         self,
@@ -704,6 +721,7 @@ class _HttpTransport:
         """GET ``target``: each redirect vetted as it comes (when the policy follows them), the
         size limit, all within the fetch's deadline. Returns ``(body, headers)``; raises
         ``_Failure``."""
+        cut = self._cut_by_call()
         deadline = self._deadline()
         token = _DEADLINE.set(deadline)
         try:
@@ -717,7 +735,7 @@ class _HttpTransport:
                             return await self._aread_body(response, deadline), response.headers
                     current, hops = nxt, hops + 1
         except Exception as exc:
-            raise self._as_failure(exc) from exc
+            raise self._failure_of(exc, cut) from exc
         finally:
             _DEADLINE.reset(token)
 
@@ -736,6 +754,7 @@ class _HttpTransport:
         """GET ``target``: each redirect vetted as it comes (when the policy follows them), the
         size limit, all within the fetch's deadline. Returns ``(body, headers)``; raises
         ``_Failure``."""
+        cut = self._cut_by_call()
         deadline = self._deadline()
         token = _DEADLINE.set(deadline)
         try:
@@ -749,7 +768,7 @@ class _HttpTransport:
                             return self._read_body(response, deadline), response.headers
                     current, hops = nxt, hops + 1
         except Exception as exc:
-            raise self._as_failure(exc) from exc
+            raise self._failure_of(exc, cut) from exc
         finally:
             _DEADLINE.reset(token)
 
