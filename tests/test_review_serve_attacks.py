@@ -348,11 +348,16 @@ def test_lone_surrogate_in_identity_is_answered_not_500(server: ServeProcess) ->
     assert _status(raw)[0] in (200, 400), raw[:300]
 
 
-async def test_failing_verification_leaves_no_task_in_the_deadline_tables(root: Path) -> None:
+@pytest.mark.parametrize("where", ["waiting", "at_once"])
+async def test_failing_verification_leaves_no_task_in_the_deadline_tables(
+    root: Path, where: str
+) -> None:
     """Attack (on a verifier bug an input can reach): a verification that raises (answered
     500) was never unwatched: its task stayed in the deadline table until its deadline, then
     in the ``expired`` set for ever, holding its traceback and with it the request body (up to
-    --max-body) per failed request. In-process, since the tables are internal state."""
+    --max-body) per failed request. In-process, since the tables are internal state. Both
+    where the verification waits (a fetch: the deadline watches it) and where it raises before
+    any wait (the service answers warm calls without a task)."""
     import asyncio
 
     import httpx
@@ -360,9 +365,16 @@ async def test_failing_verification_leaves_no_task_in_the_deadline_tables(root: 
     from shakenkit import Verifier
     from shakenkit.service.app import ServiceApp
 
-    class Broken(Verifier):
-        async def averify(self, *args: Any, **kw: Any) -> Any:
+    class Failing:
+        async def finish(self) -> Any:
+            await asyncio.sleep(0)
             raise RuntimeError("boom")
+
+    class Broken(Verifier):
+        def _verify_nowait(self, *args: Any, **kw: Any) -> Any:
+            if where == "at_once":
+                raise RuntimeError("boom")
+            return Failing()
 
     app = ServiceApp(
         lambda: Broken(trust_anchors=[root.read_bytes()], certificates={}), verify_deadline=0.1

@@ -444,6 +444,28 @@ class _Call:
         return _with_dropped(verdict, self.dropped, self.policy) if self.dropped else verdict
 
 
+class _Pending:
+    """A call :meth:`Verifier._verify_nowait` suspended at a request that needs I/O."""
+
+    __slots__ = ("call", "source_call", "verifier")
+
+    def __init__(self, verifier: Verifier, call: _Call, source_call: _SourceCall) -> None:
+        self.verifier, self.call, self.source_call = verifier, call, source_call
+
+    async def finish(self) -> Verdict:
+        """The call's verdict: the pending I/O, then the rest of the steps (async driver)."""
+        verifier, steps, budget = self.verifier, self.call.steps, self.call.budget
+        answer = await verifier._aio(self.source_call, budget)
+        try:
+            while True:
+                request = steps.send(answer)
+                answer = verifier._plan(request, budget)
+                if isinstance(answer, _SourceCall):
+                    answer = await verifier._aio(answer, budget)
+        except StopIteration as done:
+            return self.call.verdict(done.value)
+
+
 class _CallBudget:
     """The work one call may cause (docs/security.md, "Bounded work per call"): at most
     ``Policy.max_identity_headers`` header values examined (``headers_left``; every Identity
@@ -1086,13 +1108,11 @@ class Verifier:
         except (CertificateFetchError, FetchError) as e:
             return e
 
-    async def _aio(self, request: IoRequest, budget: _CallBudget) -> Any:
-        """The async answer to one I/O request of :meth:`_header_steps`, cut at the call's
-        deadline (a source that never answers cannot hold the call). A cached answer needs no
+    async def _aio(self, call: _SourceCall, budget: _CallBudget) -> Any:
+        """The async answer of ``call`` (a source call :meth:`_plan` chose for one I/O request
+        of :meth:`_header_steps`), cut at the call's deadline (a source that never answers
+        cannot hold the call). Requests answered without I/O never come here: they need no
         await and so no timer (a cancel scope costs ~8 us)."""
-        call = self._plan(request, budget)
-        if not isinstance(call, _SourceCall):
-            return call
         given = budget.left(time.monotonic())
         try:
             with call_deadline(budget.deadline), anyio.fail_after(given):
@@ -1181,6 +1201,23 @@ class Verifier:
         retargeting: Retargeting | None = None,
     ) -> Verdict:
         """Async twin of :meth:`verify` (same rules, same verdicts)."""
+        got = self._verify_nowait(identity, orig, dest, now, date, retargeting)
+        return got if isinstance(got, Verdict) else await got.finish()
+
+    def _verify_nowait(
+        self,
+        identity: str | Sequence[str] | None,
+        orig: str | None = None,
+        dest: str | None = None,
+        now: float | None = None,
+        date: int | None = None,
+        retargeting: Retargeting | None = None,
+    ) -> Verdict | _Pending:
+        """:meth:`averify` as far as it goes without waiting: the verdict, when every
+        certificate and CRL the call needs is at hand (a warm call), else the call suspended at
+        its first request that needs I/O (:meth:`_Pending.finish` completes it). For servers
+        that answer warm calls without a task (``shakenkit serve``); averify is this, then
+        ``finish``."""
         call = self._begin(identity, orig, dest, now, date, retargeting)
         if isinstance(call, Verdict):
             return call
@@ -1188,7 +1225,10 @@ class Verifier:
         try:
             request = next(steps)
             while True:
-                request = steps.send(await self._aio(request, budget))
+                answer = self._plan(request, budget)
+                if isinstance(answer, _SourceCall):
+                    return _Pending(self, call, answer)
+                request = steps.send(answer)
         except StopIteration as done:
             return call.verdict(done.value)
 

@@ -44,7 +44,7 @@ import math
 import os
 import signal
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Coroutine, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -282,7 +282,9 @@ class ServiceApp:
         self.trust_refresh = trust_refresh
         self._trust_task: asyncio.Task[None] | None = None
         self._answers: dict[tuple[Any, ...], bytes] = {}
-        self._routes: dict[str, tuple[str, Callable[[Request], Awaitable[Reply]]]] = {
+        self._routes: dict[
+            str, tuple[str, Callable[[Request], Reply | Coroutine[Any, Any, Reply]]]
+        ] = {
             VERIFICATION_PATH: ("POST", self._verification),
             "/stir/v1/signing": ("POST", self._signing),
             "/healthz": ("GET", self._healthz),
@@ -330,33 +332,69 @@ class ServiceApp:
 
     # -- the requests -------------------------------------------------------------------------
 
-    async def respond(self, req: Request) -> Reply:
-        """The answer to one complete request (never raises but for cancellation)."""
+    def answer(self, req: Request) -> Reply | Coroutine[Any, Any, Reply]:
+        """The answer to one complete request: the :class:`Reply` itself when it needs no
+        waiting (a warm verification: every certificate and CRL at hand), else a coroutine that
+        finishes it (a fetch to wait for, or an endpoint that awaits). Never raises but for
+        cancellation of the coroutine. The HTTP/1.1 front end writes a Reply at once, without a
+        task (docs/performance.md, "Service")."""
         started = time.perf_counter()
         path = req.path
         route = self._routes.get(path)
+        got: Reply | Coroutine[Any, Any, Reply]
         try:
             if route is None:
                 raise schemas.not_found(path)
             method, handler = route
             if req.method != method:
                 raise schemas.method_not_allowed(req.method)
-            reply = await handler(req)
+            got = handler(req)
+        except Reply as r:
+            got = r
+        except ApiError as e:
+            got = error_reply(e)
+        except Exception:  # never a traceback to the client; the log has it
+            log.exception("internal error answering %s %s", req.method, path)
+            got = error_reply(schemas.internal_error())
+        if isinstance(got, Reply):
+            self._count(route is not None, path, got.status, started)
+            return got
+        return self._finish(got, req, route is not None, started)
+
+    async def _finish(
+        self,
+        pending: Coroutine[Any, Any, Reply],
+        req: Request,
+        routed: bool,
+        started: float,
+    ) -> Reply:
+        """The rest of :meth:`answer` for a request that waits."""
+        try:
+            reply = await pending
         except Reply as r:
             reply = r
         except ApiError as e:
             reply = error_reply(e)
         except Exception:  # never a traceback to the client; the log has it
-            log.exception("internal error answering %s %s", req.method, path)
+            log.exception("internal error answering %s %s", req.method, req.path)
             reply = error_reply(schemas.internal_error())
-        metrics = self.metrics
-        if route is None:
-            metrics.request("other", reply.status)
-        else:
-            metrics.request(path, reply.status)
-            if path == VERIFICATION_PATH:
-                metrics.observe(time.perf_counter() - started)
+        self._count(routed, req.path, reply.status, started)
         return reply
+
+    def _count(self, routed: bool, path: str, status: int, started: float) -> None:
+        metrics = self.metrics
+        if not routed:
+            metrics.request("other", status)
+            return
+        metrics.request(path, status)
+        if path == VERIFICATION_PATH:
+            metrics.observe(time.perf_counter() - started)
+
+    async def respond(self, req: Request) -> Reply:
+        """The answer to one complete request (never raises but for cancellation):
+        :meth:`answer`, awaited when it waits."""
+        got = self.answer(req)
+        return got if isinstance(got, Reply) else await got
 
     # -- ASGI ---------------------------------------------------------------------------------
 
@@ -495,17 +533,30 @@ class ServiceApp:
 
     # -- handlers ----------------------------------------------------------------------------
 
-    async def _verification(self, req: Request) -> Reply:
+    def _verification(self, req: Request) -> Reply | Coroutine[Any, Any, Reply]:
         query = _query(req.query) if req.query else _NO_QUERY
         ctype = _header(req.headers, b"content-type").split(b";", 1)[0].strip().lower()
         if ctype in _SIP_TYPES:  # extension: a raw SIP request
             if not req.body.strip():
                 raise schemas.missing_body()
             t = schemas.time_value(query.get("time"))
-            call = VerificationCall(None, None, None, t, req.body)
-        else:
-            call = schemas.parse_verification_request(_json(req.body))
-        verdict = await self._verify_within_deadline(call)
+            sip = VerificationCall(None, None, None, t, req.body)
+            return self._verified(self._verify_within_deadline(self.verify(sip)), query)
+        call = schemas.parse_verification_request(_json(req.body))
+        verifier = self.verifier
+        if call.sip is not None or type(verifier).averify is not Verifier.averify:
+            # A raw SIP request (verify_sip's rules), or a verifier class of one's own whose
+            # averify is what must run: the general path, in a task.
+            return self._verified(self._verify_within_deadline(self.verify(call)), query)
+        got = verifier._verify_nowait(call.identity, call.orig, call.dest, self._now(call))
+        if isinstance(got, Verdict):  # warm: answered without waiting, or a task
+            return self._verification_reply(got, query)
+        return self._verified(self._verify_within_deadline(got.finish()), query)
+
+    async def _verified(self, verdict: Awaitable[Verdict], query: dict[str, str]) -> Reply:
+        return self._verification_reply(await verdict, query)
+
+    def _verification_reply(self, verdict: Verdict, query: dict[str, str]) -> Reply:
         error = verdict.error
         code = error.sip_code if error is not None else None
         self.metrics.verdict(verdict.verstat, code)
@@ -520,16 +571,17 @@ class ServiceApp:
                 self._answers[key] = body
         return Reply(200, body)
 
-    async def _verify_within_deadline(self, call: VerificationCall) -> Verdict:
-        """:meth:`verify`, cut off ``verify_deadline`` seconds after it started (the core's
-        own limits bound each fetch; this bounds the request, whatever the call carries)."""
+    async def _verify_within_deadline(self, verification: Awaitable[Verdict]) -> Verdict:
+        """A verification that waits (for a fetch), cut off ``verify_deadline`` seconds after
+        it started waiting (the core's own limits bound each fetch; this bounds the request,
+        whatever the call carries; what ran before without waiting took microseconds)."""
         task = asyncio.current_task()
         if task is None:  # pragma: no cover - ASGI and the protocol always run in a task
-            return await self.verify(call)
+            return await verification
         deadlines = self._deadlines
         deadlines.watch(task)
         try:
-            verdict = await self.verify(call)
+            verdict = await verification
         except asyncio.CancelledError:
             if not deadlines.unwatch(task):
                 raise  # cancelled by someone else (shutdown): not ours to swallow
@@ -556,9 +608,7 @@ class ServiceApp:
     async def verify(self, call: VerificationCall) -> Verdict:
         """The verdict for one request, exactly as ``shakenkit verify`` (or ``verify --sip``
         for a raw SIP request) reaches it at the same time (no service deadline)."""
-        now = call.time
-        if now is None:
-            now = self.default_now if self.default_now is not None else time.time()
+        now = self._now(call)
         verifier = self.verifier
         if call.sip is None:
             return await verifier.averify(call.identity, orig=call.orig, dest=call.dest, now=now)
@@ -566,6 +616,12 @@ class ServiceApp:
         # History-Info and Diversion (RFC 8946), else the call passes if one header does
         # (RFC 8224 §6.2); an unreadable request is a 438 verdict.
         return await verifier.averify_sip(call.sip, now=now)
+
+    def _now(self, call: VerificationCall) -> float:
+        """The verification time: the request's ``time``, else ``default_now``, else now."""
+        if call.time is not None:
+            return call.time
+        return self.default_now if self.default_now is not None else time.time()
 
     async def _signing(self, req: Request) -> Reply:
         if self.signing is None:

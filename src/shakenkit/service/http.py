@@ -39,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Coroutine
 from http import HTTPStatus
 from typing import Any, cast
 from urllib.parse import unquote
@@ -84,6 +85,23 @@ class _Sweeper:
         self.idle: dict[HttpProtocol, float] = {}
         self.draining: dict[HttpProtocol, float] = {}  # answers not taken (read_timeout)
         self._task: asyncio.Task[None] | None = None
+        self.unsent: list[tuple[asyncio.Transport, bytes]] = []  # answers written at flush()
+
+    def send(self, transport: asyncio.Transport, data: bytes) -> None:
+        """Write ``data`` to ``transport`` at the end of this turn of the event loop, with the
+        other answers of the turn: written back to back, they wake a client that waits on
+        several connections (a proxy, a load generator) once, not once each. Measured: the
+        kernel's time per request fell from ~20 us to ~7 us (docs/performance.md)."""
+        if not self.unsent:
+            self.loop.call_soon(self.flush)
+        self.unsent.append((transport, data))
+
+    def flush(self) -> None:
+        """Write the answers :meth:`send` holds (in order)."""
+        unsent, self.unsent = self.unsent, []
+        for transport, data in unsent:
+            if not transport.is_closing():
+                transport.write(data)
 
     def read(self, proto: HttpProtocol, seconds: float) -> None:
         self.idle.pop(proto, None)
@@ -173,7 +191,8 @@ class HttpProtocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.client: str | None = None
         # The connection: a request in progress, complete requests waiting behind it.
-        self.busy = False
+        self.busy = False  # a request in progress, or answered at once in this read
+        self._answered = False  # a request was answered at once (no task) in this read
         self.closing = False  # close once the answers in progress are written
         self.paused = False  # reading paused (a request in progress, or answers not taken)
         self.write_paused = False  # the transport's buffer is above its high-water mark
@@ -230,6 +249,23 @@ class HttpProtocol(asyncio.Protocol):
         if self._in_head or self._in_trailer:
             self._head_fed += len(data)
         try:
+            self._feed(data)
+        finally:
+            if self._answered:
+                # A request of this read was answered at once: those it read behind it
+                # (pipelined, queued meanwhile) get their turn now.
+                self._answered = False
+                self.busy = False
+                if self.closing:
+                    self._close()
+                elif not self.write_paused:
+                    self._next()
+        if self.busy and not self.paused and self.transport is not None:
+            self.paused = True
+            self.transport.pause_reading()
+
+    def _feed(self, data: bytes) -> None:
+        try:
             self.parser.feed_data(data)
         except _Stop:
             return
@@ -251,10 +287,6 @@ class HttpProtocol(asyncio.Protocol):
             # endless field) is refused here, not buffered further.
             what = "request head" if self._in_head else "chunk header or trailer section"
             self._fail(self._head_too_large(what))
-            return
-        if self.busy and not self.paused and self.transport is not None:
-            self.paused = True
-            self.transport.pause_reading()
 
     # -- parser callbacks ----------------------------------------------------------------------
 
@@ -370,22 +402,41 @@ class HttpProtocol(asyncio.Protocol):
                     self.transport.pause_reading()
                 raise _Stop
         else:
-            self._held = False  # the slot goes with the request to _answer
+            self._held = False  # the slot goes with the request to _start
             self._start(req, self._keep_alive)
+            if self.closing:  # answered at once, and the connection closes: read no further
+                self.stopped = True
+                raise _Stop
 
     # -- answering -----------------------------------------------------------------------------
 
     def _start(self, req: Request, keep_alive: bool) -> None:
+        """Answer ``req`` (its concurrency slot held): at once when the app can (a warm
+        verification: no task, ``_answered`` set, the connection stays busy until the caller
+        has seen it), else in a task (:meth:`_answer`)."""
         self.busy = True
-        task = self.loop.create_task(self._answer(req, keep_alive))
+        app = self.app
+        try:
+            got = app.answer(req)
+        except BaseException:  # pragma: no cover - answer() handles every Exception
+            app.release()
+            raise
+        if isinstance(got, Reply):
+            app.release()
+            self._answered = True
+            self._write(got, req, keep_alive)
+            return
+        task = self.loop.create_task(self._answer(got, req, keep_alive))
         tasks = self.server_state.tasks
         tasks.add(task)
         task.add_done_callback(tasks.discard)
 
-    async def _answer(self, req: Request, keep_alive: bool) -> None:
+    async def _answer(
+        self, pending: Coroutine[Any, Any, Reply], req: Request, keep_alive: bool
+    ) -> None:
         app = self.app
         try:
-            reply = await app.respond(req)
+            reply = await pending
         except asyncio.CancelledError:  # shutdown past its grace period
             self._close()
             raise
@@ -397,14 +448,20 @@ class HttpProtocol(asyncio.Protocol):
             self._next()
 
     def _next(self) -> None:
-        """After an answer: the next pipelined request, or wait for one."""
-        if self.queue:
+        """After an answer: the next pipelined request (those answered at once, in turn), or
+        wait for one."""
+        while self.queue:
             req, keep_alive = self.queue.popleft()
             if not self.app.admit():
                 self._write(self.app.overloaded(), req, False)
                 return
             self._start(req, keep_alive)
-            return
+            if not self._answered:
+                return  # in a task: _answer goes on
+            self._answered = False
+            self.busy = False
+            if self.closing or self.write_paused:
+                return
         if self.eof:
             self._close()
             return
@@ -443,7 +500,7 @@ class HttpProtocol(asyncio.Protocol):
         parts.append(b"\r\n")
         if req is None or req.method != "HEAD":
             parts.append(body)
-        transport.write(b"".join(parts))
+        self.sweeper.send(transport, b"".join(parts))
         self.server_state.total_requests += 1
         if self.access_log:
             method, path = (req.method, req.path) if req is not None else ("-", "-")
@@ -476,6 +533,7 @@ class HttpProtocol(asyncio.Protocol):
         self.sweeper.forget(self)
         transport = self.transport
         if transport is not None and not transport.is_closing():
+            self.sweeper.flush()  # this connection's answers go before its close
             transport.close()
             if transport.get_write_buffer_size():
                 # close() waits for the client to take the answers still unsent: not for ever.
