@@ -312,14 +312,16 @@ class _Negative:
     failed_at: float
     until: float
     size: int = 0  # bytes charged: the URL it is keyed by, the message, overhead
+    refused: bool = False  # the URL policy refused the URL (no attempt was made)
 
     @staticmethod
-    def of(url: str, kind: str, reason: str, now: float, ttl: float) -> _Negative:
+    def of(
+        url: str, kind: str, reason: str, now: float, ttl: float, *, refused: bool = False
+    ) -> _Negative:
         """A record for ``url`` failing now with ``reason`` (truncated)."""
         message = short_detail(reason)
-        return _Negative(
-            kind, message, now, now + ttl, len(url) + len(message) + ENTRY_OVERHEAD
-        )
+        size = len(url) + len(message) + ENTRY_OVERHEAD
+        return _Negative(kind, message, now, now + ttl, size, refused)
 
 
 def entry_size(entry: _Entry[Any]) -> int:

@@ -365,6 +365,20 @@ class Fetcher(Generic[T]):
             shown = _redact(url) if isinstance(url, str) else repr(url)
             with self._lock:
                 self._failures[failure.kind] += 1
+                if isinstance(url, str):
+                    # Remembered like a failed fetch (negative_ttl, the negative cache's byte
+                    # budget): the warm path then answers it with one lookup, not the URL
+                    # checks again (a certificate whose CRL URL the policy refuses cost ~45
+                    # us a call, issue 20). The error stays the same (kind and sentence).
+                    record = _Negative.of(
+                        url,
+                        failure.kind,
+                        failure.reason,
+                        self._clock(),
+                        self._policy.negative_ttl,
+                        refused=True,
+                    )
+                    self._negative.put(url, record)
             logger.info("%s refused %s: %s", self._name, shown, failure.reason)
             raise FetchError(
                 failure.kind, shown, f"Refused to fetch {self._name} {shown}: {failure.reason}."
@@ -451,6 +465,10 @@ class Fetcher(Generic[T]):
         memo = self._negative_memo
         if memo is not None and memo[0] is negative:
             return memo[1]
+        if negative.refused:  # the URL policy's refusal, in the words it was first given
+            text = f"Refused to fetch {self._name} {_redact(url)}: {negative.message}."
+            self._negative_memo = (negative, text)
+            return text
         shown = _redact(url) if "@" in url or "?" in url else url  # vetted URLs have neither
         text = (
             f"Not retrying {self._name} {shown} before {_utc(negative.until)} "
@@ -461,6 +479,9 @@ class Fetcher(Generic[T]):
         return text
 
     def _negative_error(self, url: str, negative: _Negative) -> FetchError:
+        if negative.refused:  # the same error as the refusal itself
+            kind = cast(FetchErrorKind, negative.kind)
+            return FetchError(kind, _redact(url), self._negative_text(url, negative))
         return FetchError(
             "negative_cache",
             _redact(url) if "@" in url or "?" in url else url,
