@@ -58,19 +58,21 @@ IAT = 1_767_225_600
 SERVERS = ("shakenkit", "uvicorn-asgi", "granian-asgi", "reference")
 
 
-def library_rate(verifier: Verifier, header: str, seconds: float) -> tuple[float, float]:
-    """In-process averify on one event loop: calls per second, and CPU microseconds per call."""
+def library_rate(verifier: Verifier, headers: list[str], seconds: float) -> tuple[float, float]:
+    """In-process averify on one event loop: calls per second, and CPU microseconds per call
+    (the headers in turn: one, or ``--distinct`` N)."""
 
     async def run() -> tuple[float, float]:
-        for _ in range(500):
-            await verifier.averify(header, orig=ORIG, dest=DEST, now=IAT)
+        for i in range(500):
+            await verifier.averify(headers[i % len(headers)], orig=ORIG, dest=DEST, now=IAT)
         n = 0
         start, cpu = time.perf_counter(), time.process_time()
         deadline = start + seconds
         while time.perf_counter() < deadline:
             for _ in range(200):
-                v = await verifier.averify(header, orig=ORIG, dest=DEST, now=IAT)
-            n += 200
+                h = headers[n % len(headers)]
+                v = await verifier.averify(h, orig=ORIG, dest=DEST, now=IAT)
+                n += 1
         assert v.passed
         rate = n / (time.perf_counter() - start)
         return rate, (time.process_time() - cpu) / n * 1e6
@@ -225,14 +227,24 @@ def _ms(text: str) -> float:
 
 
 def wrk(url: str, body: Path, *, seconds: float, clients: int) -> dict[str, Any]:
-    """One closed-loop wrk run (HTTP/1.1 keep-alive, one thread): rate and p50/p99 (ms)."""
+    """One closed-loop wrk run (HTTP/1.1 keep-alive, one thread): rate and p50/p99 (ms). A
+    ``.jsonl`` body file holds one body a line, sent in turn (``--distinct``)."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
-        payload = body.read_text().replace("\\", "\\\\").replace("'", "\\'")
-        lua.write(
-            'wrk.method = "POST"\n'
-            f"wrk.body = '{payload}'\n"
-            'wrk.headers["Content-Type"] = "application/json"\n'
-        )
+        if body.suffix == ".jsonl":
+            items = ",\n".join(f"[==[{line}]==]" for line in body.read_text().splitlines())
+            lua.write(
+                f"bodies = {{{items}}}\nn = 0\n"
+                'headers = {["Content-Type"] = "application/json"}\n'
+                "request = function()\n  n = n + 1\n"
+                '  return wrk.format("POST", nil, headers, bodies[(n % #bodies) + 1])\nend\n'
+            )
+        else:
+            payload = body.read_text().replace("\\", "\\\\").replace("'", "\\'")
+            lua.write(
+                'wrk.method = "POST"\n'
+                f"wrk.body = '{payload}'\n"
+                'wrk.headers["Content-Type"] = "application/json"\n'
+            )
     try:
         cmd = ["wrk", "-t", "1", "-c", str(clients), "-d", f"{max(1, round(seconds))}s"]
         cmd += ["--latency", "-s", lua.name, url]
@@ -267,12 +279,13 @@ def measure_server(
     kind: str, workers: int, work: Path, body: Path, seconds: float, ref: str | None, half: bool
 ) -> dict[str, Any]:
     server = Server(kind, work, workers, ref)
+    one = work / "body.json"  # the first (or only) body: checks, warm-up, h2load
     try:
         url = server.url + "/stir/v1/verification"
-        check = httpx.post(url, content=body.read_bytes(), timeout=10).json()
+        check = httpx.post(url, content=one.read_bytes(), timeout=10).json()
         assert check == {"verificationResponse": {"verstat": "TN-Validation-Passed"}}, check
         for _ in range(200):  # warm the connection path and the caches
-            httpx.post(url, content=body.read_bytes(), timeout=10)
+            httpx.post(url, content=one.read_bytes(), timeout=10)
         cpu = process_cpu(server.proc.pid)
         top = peak(url, body, seconds)
         cpu = process_cpu(server.proc.pid) - cpu
@@ -285,7 +298,7 @@ def measure_server(
         if top.get("requests") and cpu > 0:
             out["cpu_us_per_request"] = round(cpu / top["requests"] * 1e6, 1)
         if half and shutil.which("h2load"):
-            h = h2load(url, body, seconds=seconds, clients=8, rps=top["rate"] / 2)
+            h = h2load(url, one, seconds=seconds, clients=8, rps=top["rate"] / 2)
             out["half_rate_per_s"] = round(h["rate"])
             out["half_p50_ms"] = round(h["p50_ms"], 2)
             out["half_p99_ms"] = round(h["p99_ms"], 2)
@@ -313,6 +326,13 @@ def main() -> int:
     )
     ap.add_argument("--workers", default="1,2", help="worker counts for shakenkit (default 1,2)")
     ap.add_argument("--reference-src", help="the src/ directory of the 'reference' server")
+    ap.add_argument(
+        "--distinct",
+        type=int,
+        default=0,
+        help="N distinct PASSporTs sent in turn (every signature verified, as on a live trunk)"
+        " instead of one header repeated (its signature answered from the memo)",
+    )
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     ap.add_argument("--run-server", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -336,18 +356,33 @@ def main() -> int:
         return 1
 
     pki = make_pki(x5u=X5U, crl_url=None, not_before=IAT - 86_400, not_after=IAT + 86_400)
-    header = pki.sign(orig=ORIG, dest=DEST, iat=IAT)
+    headers = [pki.sign(orig=ORIG, dest=DEST, iat=IAT) for _ in range(max(1, args.distinct))]
     verifier = Verifier(trust_anchors=[pki.root_pem], certificates={X5U: pki.chain_pem})
     rounds: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         (work / "root.pem").write_bytes(pki.root_pem)
         (work / "chain.pem").write_bytes(pki.chain_pem)
+        lines = [
+            json.dumps(
+                {
+                    "verificationRequest": {
+                        "from": {"tn": ORIG},
+                        "to": {"tn": [DEST]},
+                        "time": IAT,
+                        "identity": h,
+                    }
+                }
+            )
+            for h in headers
+        ]
+        (work / "body.json").write_text(lines[0])
         body = work / "body.json"
-        request = {"from": {"tn": ORIG}, "to": {"tn": [DEST]}, "time": IAT, "identity": header}
-        body.write_text(json.dumps({"verificationRequest": request}))
+        if args.distinct:
+            body = work / "bodies.jsonl"
+            body.write_text("\n".join(lines) + "\n")
         for n in range(args.rounds):
-            before, cpu_before = library_rate(verifier, header, args.seconds)
+            before, cpu_before = library_rate(verifier, headers, args.seconds)
             r: dict[str, Any] = {"library_before": round(before)}
             for kind in servers:
                 for w in workers if kind == "shakenkit" else [1]:
@@ -355,7 +390,7 @@ def main() -> int:
                     r[f"{kind}/{w}"] = measure_server(
                         kind, w, work, body, args.seconds, args.reference_src, half
                     )
-            after, cpu_after = library_rate(verifier, header, args.seconds)
+            after, cpu_after = library_rate(verifier, headers, args.seconds)
             r["library_after"] = round(after)
             lib = (before + after) / 2
             lib_cpu = (cpu_before + cpu_after) / 2
