@@ -1000,9 +1000,16 @@ class Verifier:
             if memo is not None and memo[0] is result:
                 return memo[1]
             crls = _crls_of(((request.url, result),))
-            if len(self._crl_outcomes) >= _MAX_CRL_OUTCOMES:
-                self._crl_outcomes.clear()
-            self._crl_outcomes[request.url] = (result, crls)
+            # Only answers that cannot change under the same identity: a tuple of CRLs (the
+            # built-in sources') or a remembered failure. A source of one's own that returns
+            # one list and updates it in place must not get the old list's outcome.
+            if type(result) is tuple or (
+                isinstance(result, CertificateFetchError)
+                and result.kind not in (_REFUSED_LIMIT, _REFUSED_DEADLINE)
+            ):
+                if len(self._crl_outcomes) >= _MAX_CRL_OUTCOMES:
+                    self._crl_outcomes.clear()
+                self._crl_outcomes[request.url] = (result, crls)
             return crls
         answers = []
         for request in requests:

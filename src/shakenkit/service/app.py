@@ -544,9 +544,13 @@ class ServiceApp:
             return self._verified(self._verify_within_deadline(self.verify(sip)), query)
         call = schemas.parse_verification_request(_json(req.body))
         verifier = self.verifier
-        if call.sip is not None or type(verifier).averify is not Verifier.averify:
-            # A raw SIP request (verify_sip's rules), or a verifier class of one's own whose
-            # averify is what must run: the general path, in a task.
+        if (
+            call.sip is not None
+            or type(verifier).averify is not Verifier.averify
+            or type(self).verify is not ServiceApp.verify
+        ):
+            # A raw SIP request (verify_sip's rules), or a verifier or service class of one's
+            # own whose averify or verify is what must run: the general path, in a task.
             return self._verified(self._verify_within_deadline(self.verify(call)), query)
         got = verifier._verify_nowait(call.identity, call.orig, call.dest, self._now(call))
         if isinstance(got, Verdict):  # warm: answered without waiting, or a task

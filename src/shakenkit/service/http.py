@@ -49,11 +49,12 @@ import httptools
 from . import schemas
 from .app import Reply, Request, ServiceApp, error_reply
 
-__all__ = ["MAX_HEAD", "MAX_HEADERS", "MAX_PIPELINED", "TICK", "HttpProtocol"]
+__all__ = ["MAX_HEAD", "MAX_HEADERS", "MAX_PIPELINED", "SYNC_BATCH", "TICK", "HttpProtocol"]
 
 MAX_HEAD = 16_384  # bytes of request line and header fields (h11's default limit)
 MAX_HEADERS = 100
 MAX_PIPELINED = 64  # complete requests waiting behind the one in progress, on one connection
+SYNC_BATCH = 8  # pipelined requests answered at once in one go before other connections' turn
 TICK = 0.1  # seconds between two looks at the deadlines
 _QUIET_TICKS = 50  # a sweeper with nothing to watch for this many ticks stops
 
@@ -196,7 +197,8 @@ class HttpProtocol(asyncio.Protocol):
         self.closing = False  # close once the answers in progress are written
         self.paused = False  # reading paused (a request in progress, or answers not taken)
         self.write_paused = False  # the transport's buffer is above its high-water mark
-        self.queue: deque[tuple[Request, bool]] = deque()
+        # Complete requests waiting their turn (and, last, a limit's answer: see _fail).
+        self.queue: deque[tuple[Request | Reply, bool]] = deque()
         # The message being read.
         self._in_message = False
         self._in_head = False
@@ -270,8 +272,9 @@ class HttpProtocol(asyncio.Protocol):
         except _Stop:
             return
         except httptools.HttpParserUpgrade:
-            # An upgrade (h2c, WebSocket) is not served: answer the request, then close.
-            self.closing = True
+            # An upgrade (h2c, WebSocket) is not served: answer the requests read so far (this
+            # one too), then close; nothing more is read.
+            self.stopped = self.eof = True
             if not self.busy and not self.queue:
                 self._close()
         except httptools.HttpParserCallbackError as e:
@@ -324,10 +327,19 @@ class HttpProtocol(asyncio.Protocol):
         self._keep_alive = parser.should_keep_alive()
         if self.busy:  # pipelined behind a request in progress: admitted when its turn comes
             return
+        if not self._admit():
+            raise _Stop
+
+    def _admit(self) -> bool:
+        """Admit the message whose head is complete: a concurrency slot, its declared
+        Content-Length, ``Expect: 100-continue``. False when refused (answered and closing).
+        Called at the end of its head, or, for a head read behind a request in progress whose
+        body had not all come when that answer was written, when the connection goes idle
+        (:meth:`_next`): a message is never started without its slot."""
         app = self.app
         if not app.admit():
             self._fail(app.overloaded())
-            raise _Stop
+            return False
         self._held = True
         expect = False
         for name, value in self._headers:
@@ -335,11 +347,14 @@ class HttpProtocol(asyncio.Protocol):
                 # llhttp has checked the digits (and refuses a second, different one).
                 if int(value) > app.max_body:
                     self._fail(app.too_large())
-                    raise _Stop
+                    return False
             elif name == b"expect" and value.lower() == b"100-continue":
                 expect = True
         if expect and self.transport is not None:
-            self.transport.write(_CONTINUE)
+            # Through the turn's answers, after any still unsent: the client must not take
+            # it for the interim answer of an earlier request.
+            self.sweeper.send(self.transport, _CONTINUE)
+        return True
 
     def on_chunk_header(self) -> None:
         # Until this chunk's data (none for the last chunk: its trailer section follows), the
@@ -402,6 +417,8 @@ class HttpProtocol(asyncio.Protocol):
                     self.transport.pause_reading()
                 raise _Stop
         else:
+            if not self._held and not self._admit():  # pragma: no cover - admitted in _next
+                raise _Stop
             self._held = False  # the slot goes with the request to _start
             self._start(req, self._keep_alive)
             if self.closing:  # answered at once, and the connection closes: read no further
@@ -448,30 +465,48 @@ class HttpProtocol(asyncio.Protocol):
             self._next()
 
     def _next(self) -> None:
-        """After an answer: the next pipelined request (those answered at once, in turn), or
-        wait for one."""
+        """After an answer: the next pipelined request (those answered at once, in turn, at
+        most :data:`SYNC_BATCH` in one go: then the other connections get their turn), or wait
+        for one."""
+        answered = 0
         while self.queue:
-            req, keep_alive = self.queue.popleft()
-            if not self.app.admit():
-                self._write(self.app.overloaded(), req, False)
+            if answered >= SYNC_BATCH:
+                self.busy = True  # the rest after the other connections' turn
+                self.loop.call_soon(self._resume)
                 return
-            self._start(req, keep_alive)
+            item, keep_alive = self.queue.popleft()
+            if isinstance(item, Reply):  # the answer to a request that broke a limit: the last
+                self._write(item, None, False)
+                return
+            if not self.app.admit():
+                self._write(self.app.overloaded(), item, False)
+                return
+            self._start(item, keep_alive)
             if not self._answered:
                 return  # in a task: _answer goes on
             self._answered = False
             self.busy = False
+            answered += 1
             if self.closing or self.write_paused:
                 return
         if self.eof:
             self._close()
             return
         if self._in_message:  # its first bytes came while the last answer was in progress
+            if not self._in_head and not self._held and not self._admit():
+                return  # its head came then too: admitted now, or refused (closing)
             self.sweeper.read(self, self.app.read_timeout)
         else:
             self.sweeper.rest(self, self.keep_alive_timeout)
         if self.paused and self.transport is not None:
             self.paused = False
             self.transport.resume_reading()
+
+    def _resume(self) -> None:
+        """The rest of :meth:`_next` after other connections had their turn."""
+        self.busy = False
+        if not self.closing and not self.write_paused:
+            self._next()
 
     def _write(self, reply: Reply, req: Request | None, keep_alive: bool) -> None:
         transport = self.transport
@@ -518,8 +553,10 @@ class HttpProtocol(asyncio.Protocol):
         self.sweeper.forget(self)
         self.stopped = True
         if self.busy or self.queue:
-            self.queue.clear()
-            self.closing = True
+            # The requests read before it are answered in order, then this answer, then the
+            # connection is closed (nothing more is read).
+            self.eof = True
+            self.queue.append((reply, False))
             return
         self._write(reply, None, False)
         self._close()
