@@ -4,7 +4,7 @@ negative caching (repository/fetch.py).
 
 In-process where the state attacked is internal (a recording transport, as in
 tests/test_review4_attacks.py); the fetcher attacks use a real closed port on 127.0.0.1.
-A test for a real vulnerability is ``xfail(strict=True)`` until it is fixed.
+Each real vulnerability was ``xfail(strict=True)`` until its fix flipped it (each failed before).
 """
 
 from __future__ import annotations
@@ -46,11 +46,6 @@ async def _turns(n: int = 20) -> None:
 # -- SYNC_BATCH / _resume ----------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="shutdown() between a SYNC_BATCH and its _resume: _resume clears busy but, the "
-    "connection closing, neither answers nor closes: the connection is never closed",
-)
 async def test_shutdown_while_a_pipelined_batch_waits_its_turn_never_closes(
     warm_pki: TestPKI,
 ) -> None:
@@ -161,11 +156,6 @@ def _error(fetcher: Fetcher[bytes], url: str) -> FetchError:
     return info.value
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="refused URLs share the negative cache with real failures: a flood of refused "
-    "x5u URLs (free, no I/O) evicts a down host's record, which is then fetched again",
-)
 def test_refused_url_flood_evicts_a_down_hosts_remembered_failure() -> None:
     """Attack (negative-cache flushing): the x5u of a PASSporT is the caller's choice. A
     down host's failure is remembered for negative_ttl so that calls naming it cost a lookup.
@@ -188,11 +178,6 @@ def test_refused_url_flood_evicts_a_down_hosts_remembered_failure() -> None:
     assert again.kind == "negative_cache", (again.kind, stats)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the remembered refusal keeps a reason cut to 200 characters: the second call's "
-    "error differs from the first's",
-)
 def test_refusal_text_differs_between_first_call_and_remembered_one() -> None:
     """Attack (two answers for one input): the refusal is remembered "in the words it was
     first given", but through short_detail (200 characters): a refusal whose reason names a

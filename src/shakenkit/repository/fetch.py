@@ -240,6 +240,14 @@ class Fetcher(Generic[T]):
             policy.negative_ttl,
             clock,
         )
+        # URLs the policy refused, apart from real failures: a sender's refused x5u values
+        # (free to make: no I/O) must not push out a down host's record (review 5).
+        self._refused = NegativeCache(
+            min(limits.negative_entries, policy.max_entries),
+            limits.negative_bytes,
+            policy.negative_ttl,
+            clock,
+        )
         self._inflight: dict[str, _Flight[T]] = {}
         self._negative_memo: tuple[_Negative, str] | None = None  # the last sentence made
         self._closed = False
@@ -294,6 +302,9 @@ class Fetcher(Generic[T]):
         """
         with self._lock:
             negative_entries, negative_bytes = self._negative.usage()
+            refused_entries, refused_bytes = self._refused.usage()
+            negative_entries += refused_entries
+            negative_bytes += refused_bytes
             stats: dict[str, object] = {
                 "name": self._name,
                 "hits": self._hits,
@@ -370,15 +381,13 @@ class Fetcher(Generic[T]):
                     # budget): the warm path then answers it with one lookup, not the URL
                     # checks again (a certificate whose CRL URL the policy refuses cost ~45
                     # us a call, issue 20). The error stays the same (kind and sentence).
-                    record = _Negative.of(
-                        url,
-                        failure.kind,
-                        failure.reason,
-                        self._clock(),
-                        self._policy.negative_ttl,
-                        refused=True,
-                    )
-                    self._negative.put(url, record)
+                    # The whole reason (bounded by the URL it names), so the remembered
+                    # refusal reads exactly as the first one.
+                    now = self._clock()
+                    size = len(url) + len(failure.reason) + ENTRY_OVERHEAD
+                    ttl = self._policy.negative_ttl
+                    record = _Negative(failure.kind, failure.reason, now, now + ttl, size, True)
+                    self._refused.put(url, record)
             logger.info("%s refused %s: %s", self._name, shown, failure.reason)
             raise FetchError(
                 failure.kind, shown, f"Refused to fetch {self._name} {shown}: {failure.reason}."
@@ -408,7 +417,7 @@ class Fetcher(Generic[T]):
                     self._hits += 1
                     return entry.value
                 return _MISS
-            negative = self._negative.get(url, now)
+            negative = self._negative.get(url, now) or self._refused.get(url, now)
             if negative is None or self._closed:
                 return _MISS
             if count_negative:

@@ -489,7 +489,7 @@ class HttpProtocol(asyncio.Protocol):
             answered += 1
             if self.closing or self.write_paused:
                 return
-        if self.eof:
+        if self.eof or self.closing:
             self._close()
             return
         if self._in_message:  # its first bytes came while the last answer was in progress
@@ -505,8 +505,8 @@ class HttpProtocol(asyncio.Protocol):
     def _resume(self) -> None:
         """The rest of :meth:`_next` after other connections had their turn."""
         self.busy = False
-        if not self.closing and not self.write_paused:
-            self._next()
+        if not self.write_paused:  # else resume_writing goes on, or the drain deadline
+            self._next()  # closing (shutdown meanwhile): the next answer closes
 
     def _write(self, reply: Reply, req: Request | None, keep_alive: bool) -> None:
         transport = self.transport
