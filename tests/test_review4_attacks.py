@@ -33,6 +33,7 @@ from shakenkit import Policy, Verifier
 from shakenkit.testing import TestPKI, make_pki
 from tests.https_server import HttpsServer, running_https_server
 from tests.serve_process import ServeProcess
+from tests.test_serve_http import _responses
 
 T = int(time.time())
 ORIG, DEST = "12155551212", "12155551213"
@@ -91,25 +92,6 @@ def _post(body: bytes, *extra: bytes, path: bytes = PATH) -> bytes:
     head = [b"POST " + path + b" HTTP/1.1", b"Host: sk", b"Content-Type: application/json"]
     head += [b"Content-Length: %d" % len(body), *extra]
     return b"\r\n".join(head) + b"\r\n\r\n" + body
-
-
-def _responses(raw: bytes) -> list[tuple[int, dict[str, str], bytes]]:
-    """Split a byte stream into (status, headers, body) responses (Content-Length framing)."""
-    out = []
-    while raw:
-        head, sep, rest = raw.partition(b"\r\n\r\n")
-        assert sep, raw
-        lines = head.decode("latin-1").split("\r\n")
-        status = int(lines[0].split(" ", 2)[1])
-        headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
-        if status == 100:
-            out.append((status, headers, b""))
-            raw = rest
-            continue
-        n = int(headers["content-length"])
-        out.append((status, headers, rest[:n]))
-        raw = rest[n:]
-    return out
 
 
 def _read_all(s: socket.socket, quiet: float = 1.5) -> tuple[bytes, bool]:

@@ -447,6 +447,7 @@ class _SourceCall(NamedTuple):
 
 
 _NEEDS_IO: Any = object()  # _without_io: the request must be answered by a source
+_START: Any = object()  # Verifier._advance: start the steps (nothing to answer yet)
 
 
 class _Call:
@@ -475,16 +476,11 @@ class _Pending:
 
     async def finish(self) -> Verdict:
         """The call's verdict: the pending I/O, then the rest of the steps (async driver)."""
-        verifier, steps, budget = self.verifier, self.call.steps, self.call.budget
-        answer = await verifier._aio(self.source_call, budget)
-        try:
-            while True:
-                request = steps.send(answer)
-                answer = verifier._plan(request, budget)
-                if isinstance(answer, _SourceCall):
-                    answer = await verifier._aio(answer, budget)
-        except StopIteration as done:
-            return self.call.verdict(done.value)
+        verifier, call = self.verifier, self.call
+        got: Verdict | _SourceCall = self.source_call
+        while isinstance(got, _SourceCall):
+            got = verifier._advance(call, await verifier._aio(got, call.budget))
+        return got
 
 
 class _CallBudget:
@@ -1276,14 +1272,21 @@ class Verifier:
         call = self._begin(identity, orig, dest, now, date, retargeting)
         if isinstance(call, Verdict):
             return call
+        got = self._advance(call, _START)
+        return _Pending(self, call, got) if isinstance(got, _SourceCall) else got
+
+    def _advance(self, call: _Call, answer: Any) -> Verdict | _SourceCall:
+        """Give ``answer`` to the call's steps (:data:`_START`: start them), then answer the
+        requests that follow from what needs no I/O, until one needs a source (its call is
+        returned) or the verdict. The no-wait half of the async driver."""
         steps, budget = call.steps, call.budget
         try:
-            request = next(steps)
+            request = next(steps) if answer is _START else steps.send(answer)
             while True:
-                answer = self._plan(request, budget)
-                if isinstance(answer, _SourceCall):
-                    return _Pending(self, call, answer)
-                request = steps.send(answer)
+                planned = self._plan(request, budget)
+                if isinstance(planned, _SourceCall):
+                    return planned
+                request = steps.send(planned)
         except StopIteration as done:
             return call.verdict(done.value)
 

@@ -315,13 +315,10 @@ class _Negative:
     refused: bool = False  # the URL policy refused the URL (no attempt was made)
 
     @staticmethod
-    def of(
-        url: str, kind: str, reason: str, now: float, ttl: float, *, refused: bool = False
-    ) -> _Negative:
+    def of(url: str, kind: str, reason: str, now: float, ttl: float) -> _Negative:
         """A record for ``url`` failing now with ``reason`` (truncated)."""
         message = short_detail(reason)
-        size = len(url) + len(message) + ENTRY_OVERHEAD
-        return _Negative(kind, message, now, now + ttl, size, refused)
+        return _Negative(kind, message, now, now + ttl, len(url) + len(message) + ENTRY_OVERHEAD)
 
 
 def entry_size(entry: _Entry[Any]) -> int:
